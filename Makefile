@@ -1,0 +1,51 @@
+# bench — see README.md. `make run` and `make test` install what they need (make deps).
+GO        ?= go
+BIN       := bin/bench
+SCENARIO  ?= scenarios/spike.yaml
+RUN_FLAGS ?=
+TEST_FLAGS ?= -race -count=1 -timeout 15m
+
+.PHONY: all build test vet unit scenario-test run bench deps assets screenshot clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/bench
+
+deps:
+	@scripts/deps.sh
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test $(TEST_FLAGS) ./...
+
+# The CI run of the main scenario: fails on a failed gate (exit 1) or anything worse.
+scenario-test: build
+	$(BIN) run scenarios/spike.yaml --out out/ci-spike
+
+test: deps vet unit scenario-test
+
+run: deps build
+	$(BIN) run $(SCENARIO) $(RUN_FLAGS)
+
+bench: deps build
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Refresh the vendored charting library of report.html from the npm registry:
+# make assets [UPLOT_VERSION=latest]
+UPLOT_VERSION ?= $(word 2,$(shell cat report/assets/VERSION))
+assets:
+	set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	(cd "$$tmp" && npm pack --silent "uplot@$(UPLOT_VERSION)" >/dev/null && tar xzf uplot-*.tgz); \
+	cp "$$tmp/package/dist/uPlot.iife.min.js" "$$tmp/package/dist/uPlot.min.css" "$$tmp/package/LICENSE" report/assets/; \
+	echo "uplot $$(node -p 'require(process.argv[1]).version' "$$tmp/package/package.json")" > report/assets/VERSION
+
+# A screenshot of a real report for the README.
+screenshot: build
+	$(BIN) run scenarios/spike.yaml --out out/screenshot
+	$(BIN) report out/screenshot/result.json --screenshot docs/report.png --width 1280
+
+clean:
+	rm -rf bin out

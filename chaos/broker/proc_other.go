@@ -1,0 +1,13 @@
+//go:build unix && !linux
+
+package broker
+
+import "syscall"
+
+// pidAlive reports whether pid runs.
+func pidAlive(pid int) bool {
+	return pid > 0 && syscall.Kill(pid, 0) == nil
+}
+
+// findBeam needs /proc; without it a node is found by its pid file only.
+func findBeam(string) int { return 0 }

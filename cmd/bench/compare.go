@@ -1,0 +1,121 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/benchmq/bench/report"
+)
+
+func cmdCompare(args []string) int { return runCompare(args, os.Stdout, os.Stderr) }
+
+func runCompare(args []string, stdout, stderr io.Writer) int {
+	fs := pflag.NewFlagSet("bench compare", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	maxRegression := fs.String("max-regression", "15%", "allowed relative regression of every metric")
+	thresholds := fs.StringArray("threshold", nil, "per-metric limit, e.g. --threshold p99_ms=25% (repeatable); metrics: "+strings.Join(report.CompareMetrics(), ", "))
+	minSamples := fs.Int64("min-samples", 1000, "end-to-end samples both results need for latency to be gated")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: bench compare BASE.json NEW.json [--max-regression 15%] [--threshold metric=20%]...")
+		fmt.Fprintln(stderr, "Compares every variant of NEW with the baseline variant of the same params.")
+		fmt.Fprintln(stderr, "Exit codes: 0 no regression, 1 a metric regressed, 2 bad input.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return exitOK
+		}
+		return exitInput
+	}
+	if fs.NArg() != 2 {
+		fs.Usage()
+		return exitInput
+	}
+	opts, err := parseCompareFlags(*maxRegression, *thresholds, *minSamples)
+	if err != nil {
+		fmt.Fprintln(stderr, "bench compare:", err)
+		return exitInput
+	}
+	base, err := report.ReadFile(fs.Arg(0))
+	if err != nil {
+		fmt.Fprintln(stderr, "bench compare:", err)
+		return exitInput
+	}
+	cur, err := report.ReadFile(fs.Arg(1))
+	if err != nil {
+		fmt.Fprintln(stderr, "bench compare:", err)
+		return exitInput
+	}
+	cmp, err := report.Compare(base, cur, opts)
+	if err != nil {
+		fmt.Fprintln(stderr, "bench compare:", err)
+		return exitInput
+	}
+	if err := cmp.Print(stdout); err != nil {
+		fmt.Fprintln(stderr, "bench compare:", err)
+		return exitEnv
+	}
+	if cmp.Regressed() {
+		return exitGate
+	}
+	return exitOK
+}
+
+// parseCompareFlags turns the flag values into CompareOptions, reporting every
+// bad value at once.
+func parseCompareFlags(maxRegression string, thresholds []string, minSamples int64) (report.CompareOptions, error) {
+	var errs []error
+	opts := report.CompareOptions{MinSamples: minSamples, Thresholds: map[string]float64{}}
+	if minSamples < 1 {
+		errs = append(errs, fmt.Errorf("--min-samples %d: must be at least 1", minSamples))
+	}
+	mr, err := parsePercent(maxRegression)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("--max-regression: %w", err))
+	}
+	opts.MaxRegression = mr
+	for _, t := range thresholds {
+		name, val, ok := strings.Cut(t, "=")
+		if !ok {
+			errs = append(errs, fmt.Errorf("--threshold %q: want metric=percent", t))
+			continue
+		}
+		p, err := parsePercent(val)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--threshold %s: %w", name, err))
+			continue
+		}
+		opts.Thresholds[strings.TrimSpace(name)] = p
+	}
+	for name := range opts.Thresholds {
+		known := false
+		for _, m := range report.CompareMetrics() {
+			known = known || m == name
+		}
+		if !known {
+			errs = append(errs, fmt.Errorf("--threshold: unknown metric %q (known: %s)", name, strings.Join(report.CompareMetrics(), ", ")))
+		}
+	}
+	return opts, errors.Join(errs...)
+}
+
+// parsePercent parses a relative limit written as a percentage, "15%" or
+// "15", into a fraction (0.15). A zero limit is refused: it would mean the
+// default, which is not what "0%" says.
+func parsePercent(s string) (float64, error) {
+	v, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(s), "%"), 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("%q: want a percentage such as 15%%", s)
+	}
+	if v <= 0 {
+		return 0, fmt.Errorf("%q: must be above 0%%", s)
+	}
+	return v / 100, nil
+}

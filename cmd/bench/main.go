@@ -1,0 +1,68 @@
+// Command bench is a load-testing and chaos harness for RabbitMQ workers built on
+// the worker runtime. See the README and docs/ for the scenario format and the
+// result files.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// Exit codes (DESIGN.md §4.1); scripts rely on them.
+const (
+	exitOK    = 0 // every gate passed
+	exitGate  = 1 // a gate or the baseline comparison failed
+	exitInput = 2 // bad input: scenario, flags
+	exitEnv   = 3 // environment failure: no broker, port taken, process died
+)
+
+type command struct {
+	name    string
+	summary string
+	run     func(args []string) int
+}
+
+func commands() []command {
+	return []command{
+		{"run", "run a scenario: FILE.yaml [--amqp-url URL] [--out DIR] [--set key=value]... [--baseline result.json]", cmdRun},
+		{"validate", "check scenario files: FILE.yaml...", cmdValidate},
+		{"compare", "compare two results: BASE.json NEW.json [--max-regression 15%]", cmdCompare},
+		{"report", "re-render the HTML report: result.json [-o report.html]", cmdReport},
+		{"worker", "run a simulated worker process (spawned by run; usable by hand)", cmdWorker},
+		{"broker", "a private RabbitMQ node for local use: up | down", cmdBroker},
+	}
+}
+
+func main() {
+	os.Exit(dispatch(os.Args[1:], os.Stderr))
+}
+
+func dispatch(args []string, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return exitInput
+	}
+	switch args[0] {
+	case "-h", "--help", "help":
+		usage(os.Stdout)
+		return exitOK
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(args[1:])
+		}
+	}
+	fmt.Fprintf(stderr, "bench: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return exitInput
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: bench COMMAND [ARGS]\n\ncommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nexit codes: 0 gates passed, 1 a gate or the baseline failed, 2 bad input, 3 environment failure")
+	fmt.Fprintln(w, "run 'bench COMMAND --help' for a command's flags")
+}

@@ -1,0 +1,110 @@
+package report
+
+import (
+	"encoding/xml"
+	"fmt"
+	"io"
+	"strconv"
+)
+
+// JUnit XML shapes understood by CI systems (GitLab, Jenkins, GitHub reporters).
+type junitSuites struct {
+	XMLName  xml.Name     `xml:"testsuites"`
+	Name     string       `xml:"name,attr"`
+	Tests    int          `xml:"tests,attr"`
+	Failures int          `xml:"failures,attr"`
+	Errors   int          `xml:"errors,attr"`
+	Suites   []junitSuite `xml:"testsuite"`
+}
+
+type junitSuite struct {
+	Name      string          `xml:"name,attr"`
+	Tests     int             `xml:"tests,attr"`
+	Failures  int             `xml:"failures,attr"`
+	Errors    int             `xml:"errors,attr"`
+	Timestamp string          `xml:"timestamp,attr,omitempty"`
+	Hostname  string          `xml:"hostname,attr,omitempty"`
+	Props     *junitPropsList `xml:"properties,omitempty"`
+	Cases     []junitCase     `xml:"testcase"`
+	SystemErr string          `xml:"system-err,omitempty"`
+}
+
+type junitPropsList struct {
+	Props []junitProp `xml:"property"`
+}
+
+type junitProp struct {
+	Name  string `xml:"name,attr"`
+	Value string `xml:"value,attr"`
+}
+
+type junitCase struct {
+	Name      string        `xml:"name,attr"`
+	Classname string        `xml:"classname,attr"`
+	Failure   *junitFailure `xml:"failure,omitempty"`
+	Error     *junitFailure `xml:"error,omitempty"`
+}
+
+type junitFailure struct {
+	Message string `xml:"message,attr"`
+	Type    string `xml:"type,attr"`
+	Text    string `xml:",chardata"`
+}
+
+// WriteJUnit writes r as JUnit XML: one testsuite per variant, one testcase
+// per gate. A failed gate is a <failure> carrying the measured value; a gate
+// whose metric was not measured is an <error>. A variant that failed to run is
+// an <error> testcase named "run".
+func WriteJUnit(w io.Writer, r *Result) error {
+	doc := junitSuites{Name: "bench " + r.Scenario.Name}
+	for _, v := range r.Variants {
+		s := junitSuite{Name: r.Scenario.Name + "/" + v.Name, Timestamp: r.StartedAt, Hostname: r.Env.Hostname}
+		for _, k := range sortedKeys(v.Params) {
+			if s.Props == nil {
+				s.Props = &junitPropsList{}
+			}
+			s.Props.Props = append(s.Props.Props, junitProp{Name: k, Value: fmt.Sprint(v.Params[k])})
+		}
+		class := "bench." + r.Scenario.Name + "." + v.Name
+		if v.Error != "" {
+			s.Cases = append(s.Cases, junitCase{Name: "run", Classname: class,
+				Error: &junitFailure{Message: v.Error, Type: "environment", Text: v.Error}})
+			s.Errors++
+		}
+		for _, g := range v.Gates {
+			c := junitCase{Name: g.Expr, Classname: class}
+			switch {
+			case g.Error != "":
+				c.Error = &junitFailure{Message: g.Error, Type: "gate", Text: g.Error}
+				s.Errors++
+			case !g.Passed:
+				msg := fmt.Sprintf("gate %q failed: value %s", g.Expr, strconv.FormatFloat(g.Value, 'g', -1, 64))
+				c.Failure = &junitFailure{Message: msg, Type: "gate", Text: msg}
+				s.Failures++
+			}
+			s.Cases = append(s.Cases, c)
+		}
+		s.Tests = len(s.Cases)
+		if len(v.Warnings) > 0 {
+			for _, wn := range v.Warnings {
+				s.SystemErr += "warning: " + wn + "\n"
+			}
+		}
+		doc.Tests += s.Tests
+		doc.Failures += s.Failures
+		doc.Errors += s.Errors
+		doc.Suites = append(doc.Suites, s)
+	}
+	if _, err := io.WriteString(w, xml.Header); err != nil {
+		return fmt.Errorf("write junit: %w", err)
+	}
+	enc := xml.NewEncoder(w)
+	enc.Indent("", "  ")
+	if err := enc.Encode(doc); err != nil {
+		return fmt.Errorf("write junit: %w", err)
+	}
+	if _, err := io.WriteString(w, "\n"); err != nil {
+		return fmt.Errorf("write junit: %w", err)
+	}
+	return nil
+}

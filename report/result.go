@@ -1,0 +1,185 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+)
+
+// SchemaVersion is the version of the result.json layout written by this package.
+// Fields are only ever added; none is renamed or removed within a version.
+const SchemaVersion = 1
+
+// Result is the contents of result.json (DESIGN.md §4.3).
+type Result struct {
+	SchemaVersion int       `json:"schema_version"`
+	Passed        bool      `json:"passed"`
+	Scenario      Scenario  `json:"scenario"`
+	Env           Env       `json:"env"`
+	Variants      []Variant `json:"variants"`
+
+	// Additions beyond the §4.3 minimum.
+	StartedAt   string `json:"started_at,omitempty"`  // RFC 3339, UTC
+	FinishedAt  string `json:"finished_at,omitempty"` // RFC 3339, UTC
+	Interrupted bool   `json:"interrupted,omitempty"` // the run was stopped (Ctrl-C) before it finished
+	Error       string `json:"error,omitempty"`       // an environment failure that ended the run early
+}
+
+// Scenario identifies the scenario file a result came from.
+type Scenario struct {
+	Name        string `json:"name"`
+	File        string `json:"file"`
+	SHA256      string `json:"sha256"`
+	Seed        int64  `json:"seed"`
+	Description string `json:"description,omitempty"`
+}
+
+// Env describes where a result was measured.
+type Env struct {
+	BrokerVersion string `json:"broker_version"`
+	GoVersion     string `json:"go_version"`
+	GitSHA        string `json:"git_sha"`
+	Hostname      string `json:"hostname"`
+	CPUs          int    `json:"cpus"`
+	BrokerKind    string `json:"broker_kind,omitempty"` // external | managed | container
+	OS            string `json:"os,omitempty"`
+}
+
+// Variant is one cell of the scenario's matrix.
+type Variant struct {
+	Name         string               `json:"name"`
+	Params       map[string]any       `json:"params"`
+	Passed       bool                 `json:"passed"`
+	Ledger       Ledger               `json:"ledger"`
+	LatencyMS    Latencies            `json:"latency_ms"`
+	Throughput   Throughput           `json:"throughput"`
+	DrainSeconds float64              `json:"drain_seconds"`
+	Peak         Peak                 `json:"peak"`
+	Breaker      Breaker              `json:"breaker"`
+	Faults       []Fault              `json:"faults"`
+	Series       map[string][]float64 `json:"series"`
+	Gates        []Gate               `json:"gates"`
+
+	// Additions beyond the §4.3 minimum.
+	LoadSeconds  float64           `json:"load_seconds,omitempty"`  // from the first intended send to the last publish
+	LateSends    int64             `json:"late_sends"`              // publishes that left later than LateThresholdMS after their intended time
+	LateMaxMS    float64           `json:"late_max_ms"`             // worst lateness of a publish
+	HarnessBound bool              `json:"harness_bound,omitempty"` // the load generator could not keep the schedule: latency is the harness's, not the workers'
+	Histograms   map[string]string `json:"histograms,omitempty"`    // kind -> base64 HdrHistogram V2 compressed (values in µs)
+	Warnings     []string          `json:"warnings,omitempty"`
+	Error        string            `json:"error,omitempty"`
+}
+
+// Ledger is every job's fate, counted exactly.
+type Ledger struct {
+	Published     int64 `json:"published"`
+	Confirmed     int64 `json:"confirmed"`
+	Unconfirmed   int64 `json:"unconfirmed"`
+	Succeeded     int64 `json:"succeeded"`
+	Recovered     int64 `json:"recovered"`
+	DeadLettered  int64 `json:"dead_lettered"`
+	Lost          int64 `json:"lost"`
+	Duplicates    int64 `json:"duplicates"`
+	Redelivered   int64 `json:"redelivered"`
+	Retries       int64 `json:"retries"`
+	TIDMismatches int64 `json:"tid_mismatches"`
+
+	Emitted int64 `json:"emitted,omitempty"` // events emitted by the job and seen by the runner
+}
+
+// Latencies holds the summaries of each latency kind, in milliseconds.
+type Latencies struct {
+	EndToEnd       Summary `json:"end_to_end"`
+	PublishConfirm Summary `json:"publish_confirm"`
+	Processing     Summary `json:"processing"`
+}
+
+// Summary is a latency distribution in milliseconds.
+type Summary struct {
+	Count int64   `json:"count"`
+	Mean  float64 `json:"mean"`
+	P50   float64 `json:"p50"`
+	P90   float64 `json:"p90"`
+	P99   float64 `json:"p99"`
+	P999  float64 `json:"p999"`
+	Max   float64 `json:"max"`
+}
+
+// Throughput is the mean rate over the variant's active time.
+type Throughput struct {
+	PublishPerS  float64 `json:"publish_per_s"`
+	CompletePerS float64 `json:"complete_per_s"`
+}
+
+// Peak holds maxima over the variant's samples.
+type Peak struct {
+	WorkerRSSBytes   int64 `json:"worker_rss_bytes"`
+	WorkerHeapBytes  int64 `json:"worker_heap_bytes"`
+	QueueReady       int64 `json:"queue_ready"`
+	QueueUnacked     int64 `json:"queue_unacked"`
+	WorkerInflight   int64 `json:"worker_inflight"`
+	QueueRetry       int64 `json:"queue_retry,omitempty"`
+	QueueDead        int64 `json:"queue_dead,omitempty"`
+	WorkerGoroutines int64 `json:"worker_goroutines,omitempty"`
+}
+
+// Breaker summarises circuit breaker activity over all worker processes.
+type Breaker struct {
+	Opened      int64   `json:"opened"`
+	OpenSeconds float64 `json:"open_seconds"`
+}
+
+// Fault is one applied fault with its real start and end, relative to the load start.
+type Fault struct {
+	AtS             float64 `json:"at_s"`
+	UntilS          float64 `json:"until_s"`
+	Target          string  `json:"target"`
+	Kind            string  `json:"kind"`
+	RecoverySeconds float64 `json:"recovery_seconds"` // -1 when the completion rate never recovered
+
+	DetectSeconds float64 `json:"detect_seconds,omitempty"` // first error or breaker open after the fault started; -1 when never seen
+	BacklogPeak   int64   `json:"backlog_peak,omitempty"`   // highest queue_ready during the fault and its recovery
+	LostDuring    bool    `json:"lost_during,omitempty"`    // whether the variant lost jobs (lost > 0)
+	Error         string  `json:"error,omitempty"`          // the fault could not be applied
+	Detail        string  `json:"detail,omitempty"`         // e.g. "latency=1s stream=down"
+}
+
+// Gate is one evaluated gate expression.
+type Gate struct {
+	Expr   string  `json:"expr"`
+	Passed bool    `json:"passed"`
+	Value  float64 `json:"value"`
+	Error  string  `json:"error,omitempty"` // the metric was not measured in this variant
+}
+
+// ReadFile reads and checks a result.json.
+func ReadFile(path string) (*Result, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read result: %w", err)
+	}
+	var r Result
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("parse result %s: %w", path, err)
+	}
+	if r.SchemaVersion != SchemaVersion {
+		return nil, fmt.Errorf("parse result %s: schema_version %d, want %d", path, r.SchemaVersion, SchemaVersion)
+	}
+	return &r, nil
+}
+
+// WriteFile writes r as indented JSON, atomically (temp file + rename).
+func WriteFile(path string, r *Result) error {
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode result: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write result: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write result: %w", err)
+	}
+	return nil
+}

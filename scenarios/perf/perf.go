@@ -1,0 +1,296 @@
+// Package perf is `bench perf`: it measures, side by side and in one run, how the
+// harness's own parts compare with the plainest amqp091-go code doing the same
+// work, so that a scenario's figures describe the system under test and not the
+// harness. Every figure is repeated, with the implementations interleaved; only
+// ratios taken within one repetition are compared, because the machine's load
+// changes between repetitions.
+//
+// Consumers run as child processes (the caller's binary re-executed through
+// Config.Child, and the watermill-amqp peer binary), so that each has a process
+// of its own, as a worker has, and its memory can be read from /proc.
+package perf
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"slices"
+	"time"
+)
+
+// Sections of a run, for Config.Only.
+const (
+	SectionConsume = "consume"
+	SectionPublish = "publish"
+	SectionSpike   = "spike"
+	SectionLedger  = "ledger"
+)
+
+// Sections lists every section in run order.
+func Sections() []string {
+	return []string{SectionConsume, SectionPublish, SectionSpike, SectionLedger}
+}
+
+// Defaults of the zero values of Config.
+const (
+	DefaultRepeat           = 5
+	DefaultMessages         = 20_000
+	DefaultSize             = 100
+	DefaultSpikeJobs        = 10_000
+	DefaultSpikeSize        = 4 << 10
+	DefaultSpikeWork        = 2 * time.Millisecond
+	DefaultSpikeConcurrency = 8
+	DefaultLedgerJobs       = 1_000_000
+	DefaultChildTimeout     = 2 * time.Minute
+
+	defaultWindow = 1024 // unconfirmed publishes: the load generator's default
+)
+
+// DefaultURL is the broker a developer machine of the project runs.
+const DefaultURL = "amqp://guest:guest@127.0.0.1:5672/"
+
+// ErrConfig is wrapped by Run's error when the Config is invalid.
+var ErrConfig = errors.New("invalid perf config")
+
+// DefaultPrefetches are the consume prefetch counts measured when
+// Config.Prefetches is nil.
+func DefaultPrefetches() []int { return []int{1, 10, 100} }
+
+// Config configures a run. Zero values are the documented defaults.
+type Config struct {
+	// URL is the broker's AMQP URL (required). It reaches the children through
+	// their environment and never appears in output.
+	URL string
+	// Child returns the command that runs ChildMain with args (required): the
+	// caller's own binary, e.g. `bench perf --child ARGS...`.
+	Child func(args []string) *exec.Cmd
+	// Peer is the watermill-amqp peer binary (scenarios/perf/watermillpeer);
+	// "" leaves watermill out.
+	Peer string
+	// Repeat is how many times every figure is measured; 0 means DefaultRepeat.
+	Repeat int
+	// Messages per consume run and per publish run; 0 means DefaultMessages.
+	Messages int64
+	// Size is the body size of consumed and published messages; 0 means
+	// DefaultSize.
+	Size int
+	// Prefetches are the consume prefetch counts; each is measured with
+	// concurrency 1 and with concurrency equal to the prefetch. nil means
+	// DefaultPrefetches.
+	Prefetches []int
+	// SpikeJobs, SpikeSize, SpikeWork and SpikeConcurrency shape the memory
+	// spike: SpikeJobs messages of SpikeSize bytes wait in the queue before a
+	// consumer with SpikeConcurrency handlers that each sleep SpikeWork starts.
+	// Zero values mean the Default constants.
+	SpikeJobs        int64
+	SpikeSize        int
+	SpikeWork        time.Duration
+	SpikeConcurrency int
+	// LedgerJobs is the size of the ledger measurement; 0 means DefaultLedgerJobs.
+	LedgerJobs int64
+	// Only limits the run to these sections; nil means all of Sections().
+	Only []string
+	// ProfileDir, if set, makes every consumer child write a CPU and an
+	// allocation profile there. Profiling slows the children: the figures of
+	// such a run are for reading profiles, not for comparing.
+	ProfileDir string
+	// ChildTimeout bounds one child process; 0 means DefaultChildTimeout.
+	ChildTimeout time.Duration
+	// Progress receives a line per measurement; nil means none.
+	Progress io.Writer
+}
+
+func (c *Config) setDefaults() {
+	if c.Repeat == 0 {
+		c.Repeat = DefaultRepeat
+	}
+	if c.Messages == 0 {
+		c.Messages = DefaultMessages
+	}
+	if c.Size == 0 {
+		c.Size = DefaultSize
+	}
+	if c.Prefetches == nil {
+		c.Prefetches = DefaultPrefetches()
+	}
+	if c.SpikeJobs == 0 {
+		c.SpikeJobs = DefaultSpikeJobs
+	}
+	if c.SpikeSize == 0 {
+		c.SpikeSize = DefaultSpikeSize
+	}
+	if c.SpikeWork == 0 {
+		c.SpikeWork = DefaultSpikeWork
+	}
+	if c.SpikeConcurrency == 0 {
+		c.SpikeConcurrency = DefaultSpikeConcurrency
+	}
+	if c.LedgerJobs == 0 {
+		c.LedgerJobs = DefaultLedgerJobs
+	}
+	if c.Only == nil {
+		c.Only = Sections()
+	}
+	if c.ChildTimeout == 0 {
+		c.ChildTimeout = DefaultChildTimeout
+	}
+	if c.Progress == nil {
+		c.Progress = io.Discard
+	}
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if c.URL == "" {
+		errs = append(errs, errors.New("url: required"))
+	}
+	if c.Child == nil {
+		errs = append(errs, errors.New("child: required"))
+	}
+	if c.Repeat < 1 {
+		errs = append(errs, fmt.Errorf("repeat %d: must be at least 1", c.Repeat))
+	}
+	if c.Messages < 2 {
+		errs = append(errs, fmt.Errorf("messages %d: must be at least 2", c.Messages))
+	}
+	if c.Size < 0 {
+		errs = append(errs, fmt.Errorf("size %d: must not be negative", c.Size))
+	}
+	for _, p := range c.Prefetches {
+		if p < 1 {
+			errs = append(errs, fmt.Errorf("prefetch %d: must be at least 1 (prefetch 0 is the spike's subject)", p))
+		}
+	}
+	if c.SpikeJobs < 2 {
+		errs = append(errs, fmt.Errorf("spike jobs %d: must be at least 2", c.SpikeJobs))
+	}
+	if c.SpikeSize < 0 {
+		errs = append(errs, fmt.Errorf("spike size %d: must not be negative", c.SpikeSize))
+	}
+	if c.SpikeWork < 0 {
+		errs = append(errs, fmt.Errorf("spike work %v: must not be negative", c.SpikeWork))
+	}
+	if c.SpikeConcurrency < 1 {
+		errs = append(errs, fmt.Errorf("spike concurrency %d: must be at least 1", c.SpikeConcurrency))
+	}
+	if c.LedgerJobs < 1 {
+		errs = append(errs, fmt.Errorf("ledger jobs %d: must be at least 1", c.LedgerJobs))
+	}
+	for _, s := range c.Only {
+		if !slices.Contains(Sections(), s) {
+			errs = append(errs, fmt.Errorf("section %q: want one of %v", s, Sections()))
+		}
+	}
+	if c.ChildTimeout < 0 {
+		errs = append(errs, fmt.Errorf("child timeout %v: must not be negative", c.ChildTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) has(section string) bool { return slices.Contains(c.Only, section) }
+
+// cells returns the consume cells: every prefetch with concurrency 1 and with
+// concurrency matched to the prefetch (once when they coincide).
+func (c *Config) cells() []Cell {
+	var out []Cell
+	for _, p := range c.Prefetches {
+		out = append(out, Cell{Prefetch: p, Concurrency: 1})
+		if p > 1 {
+			out = append(out, Cell{Prefetch: p, Concurrency: p})
+		}
+	}
+	return out
+}
+
+// Run measures what cfg selects and returns the figures. It fails on the first
+// measurement that goes wrong (a consumer that does not get every message, a
+// publish that is not confirmed): a figure from a broken run would mislead.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	r := &run{cfg: &cfg, rep: newReport(&cfg)}
+	if cfg.has(SectionConsume) || cfg.has(SectionPublish) || cfg.has(SectionSpike) {
+		a, err := dialAdmin(cfg.URL)
+		if err != nil {
+			return nil, r.redact(err)
+		}
+		defer a.close()
+		r.admin = a
+	}
+	for i := range cfg.Repeat {
+		if err := r.repetition(ctx, i); err != nil {
+			return nil, r.redact(err)
+		}
+	}
+	if cfg.has(SectionLedger) {
+		for range cfg.Repeat {
+			r.rep.addLedger(measureLedger(cfg.LedgerJobs))
+		}
+	}
+	r.rep.finish()
+	return r.rep, nil
+}
+
+type run struct {
+	cfg   *Config
+	admin *admin
+	rep   *Report
+}
+
+func (r *run) progress(format string, args ...any) {
+	fmt.Fprintf(r.cfg.Progress, format+"\n", args...)
+}
+
+// repetition measures every figure once. The order of the implementations turns
+// with i, so that none always runs first (after a queue deletion) or last.
+func (r *run) repetition(ctx context.Context, i int) error {
+	rot := func(impls []string) []string {
+		k := i % len(impls)
+		return append(slices.Clone(impls[k:]), impls[:k]...)
+	}
+	if r.cfg.has(SectionConsume) {
+		impls := []string{ImplRaw, ImplRuntime}
+		if r.cfg.Peer != "" {
+			impls = append(impls, ImplPeer)
+		}
+		for _, cell := range r.cfg.cells() {
+			for _, impl := range rot(impls) {
+				rate, err := r.consume(ctx, impl, cell, i)
+				if err != nil {
+					return err
+				}
+				r.rep.addConsume(cell, impl, i, rate)
+				r.progress("rep %d/%d consume %-7s prefetch %3d concurrency %3d: %s msgs/s",
+					i+1, r.cfg.Repeat, impl, cell.Prefetch, cell.Concurrency, formatRate(rate))
+			}
+		}
+	}
+	if r.cfg.has(SectionPublish) {
+		for _, impl := range rot([]string{PubRaw, PubRawBare, PubGenerator}) {
+			rate, err := r.publish(ctx, impl)
+			if err != nil {
+				return err
+			}
+			r.rep.addPublish(impl, i, rate)
+			r.progress("rep %d/%d publish %-9s: %s msgs/s", i+1, r.cfg.Repeat, impl, formatRate(rate))
+		}
+	}
+	if r.cfg.has(SectionSpike) {
+		for _, prefetch := range []int{0, 10} {
+			for _, impl := range rot([]string{ImplRaw, ImplRuntime}) {
+				m, err := r.spike(ctx, impl, prefetch)
+				if err != nil {
+					return err
+				}
+				r.rep.addSpike(impl, prefetch, i, m)
+				r.progress("rep %d/%d spike %-7s prefetch %2d: peak rss %s (VmHWM %s)",
+					i+1, r.cfg.Repeat, impl, prefetch, formatBytes(float64(m.sampled)), formatBytes(float64(m.hwm)))
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,258 @@
+package perf
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/benchmq/bench/internal/brokertest"
+)
+
+func TestSummarize(t *testing.T) {
+	for _, tc := range []struct {
+		in            []float64
+		med, min, max float64
+	}{
+		{[]float64{3, 1, 2}, 2, 1, 3},
+		{[]float64{4, 1, 3, 2}, 2.5, 1, 4},
+		{[]float64{7}, 7, 7, 7},
+	} {
+		s := Summarize(tc.in)
+		if s.Median != tc.med || s.Min != tc.min || s.Max != tc.max {
+			t.Errorf("Summarize(%v) = %+v, want median %g min %g max %g", tc.in, s, tc.med, tc.min, tc.max)
+		}
+		if len(s.Values) != len(tc.in) || s.Values[0] != tc.in[0] {
+			t.Errorf("Summarize(%v) values %v: want the input order", tc.in, s.Values)
+		}
+	}
+	if s := Summarize(nil); s.Median != 0 || s.Values != nil {
+		t.Errorf("Summarize(nil) = %+v, want zero", s)
+	}
+}
+
+func TestRatiosPairRepetitions(t *testing.T) {
+	got := Ratios([]float64{10, 20, 30}, []float64{5, 0, 15, 99})
+	want := []float64{2, 2} // the zero divisor is skipped; the extra value has no pair
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("Ratios = %v, want %v", got, want)
+	}
+}
+
+func TestConfigReportsAllProblems(t *testing.T) {
+	_, err := Run(t.Context(), Config{Repeat: -1, Messages: 1, Prefetches: []int{0}, Only: []string{"nope"}, SpikeWork: -time.Second})
+	if !errors.Is(err, ErrConfig) {
+		t.Fatalf("Run with a bad config: %v, want ErrConfig", err)
+	}
+	for _, want := range []string{"url: required", "child: required", "repeat -1", "messages 1", "prefetch 0", `section "nope"`, "spike work -1s"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}
+
+func TestCells(t *testing.T) {
+	c := Config{Prefetches: []int{1, 10}}
+	got := c.cells()
+	want := []Cell{{1, 1}, {10, 1}, {10, 10}}
+	if len(got) != len(want) {
+		t.Fatalf("cells = %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("cells = %v, want %v", got, want)
+		}
+	}
+}
+
+func TestReportTargetsAndPrint(t *testing.T) {
+	cfg := Config{URL: "x", Child: func([]string) *exec.Cmd { return nil }, Repeat: 2, Prefetches: []int{10}, LedgerJobs: 1000}
+	cfg.setDefaults()
+	r := newReport(&cfg)
+	cell := Cell{Prefetch: 10, Concurrency: 10}
+	for rep, v := range [][3]float64{{100, 97, 90}, {200, 180, 150}} { // raw, runtime, peer
+		r.addConsume(cell, ImplRaw, rep, v[0])
+		r.addConsume(cell, ImplRuntime, rep, v[1])
+		r.addConsume(cell, ImplPeer, rep, v[2])
+		r.addPublish(PubRaw, rep, 1000)
+		r.addPublish(PubRawBare, rep, 1100)
+		r.addPublish(PubGenerator, rep, 990)
+		r.addSpike(ImplRaw, 10, rep, spikeFigure{sampled: 10 << 20, hwm: 11 << 20})
+		r.addSpike(ImplRuntime, 10, rep, spikeFigure{sampled: 25 << 20, hwm: 26 << 20})
+		r.addSpike(ImplRaw, 0, rep, spikeFigure{sampled: 100 << 20, hwm: 100 << 20})
+		r.addSpike(ImplRuntime, 0, rep, spikeFigure{sampled: 110 << 20, hwm: 110 << 20})
+		r.addLedger(ledgerFigure{jobs: 1000, heapPerJob: 1.1, allocPerJob: 1.2, statePerJob: 1})
+	}
+	r.finish()
+	var f *ConsumeFigure
+	for _, c := range r.Consume {
+		if c.Cell == cell {
+			f = c
+		}
+	}
+	// Ratios per repetition: 0.97 and 0.90, median 0.935; not the ratio of medians.
+	if math.Abs(f.RuntimeOverRaw.Median-0.935) > 1e-9 {
+		t.Errorf("runtime/raw median %v, want 0.935", f.RuntimeOverRaw.Median)
+	}
+	met := map[string]bool{}
+	for _, tg := range r.Targets {
+		met[tg.Name] = tg.Met
+	}
+	for name, want := range map[string]bool{
+		"consume runtime/raw prefetch 10 concurrency 10":       false,
+		"consume runtime/watermill prefetch 10 concurrency 10": true,
+		"publish loadgen/raw (same messages)":                  true,
+		"spike peak RSS runtime/raw prefetch 10":               false,
+		"ledger heap bytes/job at 1000 jobs":                   true,
+	} {
+		got, ok := met[name]
+		if !ok || got != want {
+			t.Errorf("target %q: met %v (present %v), want %v; targets %+v", name, got, ok, want, r.Targets)
+		}
+	}
+	if n := len(r.Missed()); n != 3 { // two consume runtime/raw cells (c=1 has no data) and the spike
+		t.Errorf("missed %d targets, want 3: %+v", n, r.Missed())
+	}
+	var out bytes.Buffer
+	if err := r.Print(&out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"watermill-amqp", "0.935 [0.900–0.970]", "MISSED", "25.0 MiB", "ledger: 1000 jobs"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report does not contain %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestParseStatusKB(t *testing.T) {
+	status := []byte("Name:\tx\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\n")
+	if v, err := parseStatusKB(status, "VmHWM:"); err != nil || v != 2048*1024 {
+		t.Fatalf("VmHWM = %d, %v; want %d", v, err, 2048*1024)
+	}
+	if _, err := parseStatusKB([]byte("VmHWM: lots\n"), "VmHWM:"); err == nil {
+		t.Fatal("parsed a malformed line")
+	}
+	if _, err := parseStatusKB(status, "VmSwap:"); err == nil {
+		t.Fatal("found a missing key")
+	}
+}
+
+func TestTailBufferKeepsTheEnd(t *testing.T) {
+	b := &tailBuffer{max: 4}
+	_, _ = b.Write([]byte("abc"))
+	_, _ = b.Write([]byte("defg"))
+	if b.String() != "defg" {
+		t.Fatalf("tail %q, want %q", b.String(), "defg")
+	}
+}
+
+func TestChildRejectsBadFlags(t *testing.T) {
+	var stderr bytes.Buffer
+	code := ChildMain([]string{"--impl", "fast", "--concurrency", "0", "--count", "0"}, &bytes.Buffer{}, &stderr)
+	if code != 2 {
+		t.Fatalf("exit %d, want 2", code)
+	}
+	for _, want := range []string{`impl "fast"`, "queue: required", "concurrency 0", "count 0"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr %q does not mention %q", stderr.String(), want)
+		}
+	}
+}
+
+func TestRunHidesThePassword(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	_, err := Run(ctx, Config{URL: "amqp://guest:s3cret@127.0.0.1:1/", Child: selfChild, Only: []string{SectionPublish}})
+	if err == nil {
+		t.Fatal("Run against a closed port succeeded")
+	}
+	if strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("error leaks the password: %v", err)
+	}
+}
+
+func selfChild(args []string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), envChild+"=1")
+	return cmd
+}
+
+// buildPeer builds the watermill peer module into a temporary directory.
+func buildPeer(t *testing.T) string {
+	t.Helper()
+	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(gobin); err != nil {
+		t.Skipf("no go tool to build the watermill peer: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	bin := filepath.Join(t.TempDir(), "watermillpeer")
+	cmd := exec.CommandContext(ctx, gobin, "build", "-o", bin, ".")
+	cmd.Dir = "watermillpeer"
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build watermill peer: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestRunSmall runs every section at a small size against the real broker and
+// checks that each figure was measured.
+func TestRunSmall(t *testing.T) {
+	url := brokertest.URL(t)
+	peer := buildPeer(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	var progress bytes.Buffer
+	rep, err := Run(ctx, Config{
+		URL: url, Child: selfChild, Peer: peer,
+		Repeat: 2, Messages: 300, Prefetches: []int{1, 10},
+		SpikeJobs: 300, SpikeSize: 1024, SpikeWork: 100 * time.Microsecond, SpikeConcurrency: 2,
+		LedgerJobs: 100_000, Progress: &progress,
+	})
+	if err != nil {
+		t.Fatalf("Run: %v\nprogress:\n%s", err, progress.String())
+	}
+	if len(rep.Consume) != 3 {
+		t.Fatalf("%d consume cells, want 3", len(rep.Consume))
+	}
+	for _, f := range rep.Consume {
+		for _, impl := range []string{ImplRaw, ImplRuntime, ImplPeer} {
+			if s := f.Rates[impl]; len(s.Values) != 2 || s.Min <= 0 {
+				t.Errorf("consume %v %s: %+v, want 2 positive rates", f.Cell, impl, s)
+			}
+		}
+		if f.RuntimeOverPeer == nil || len(f.RuntimeOverRaw.Values) != 2 {
+			t.Errorf("consume %v: ratios %+v %+v", f.Cell, f.RuntimeOverRaw, f.RuntimeOverPeer)
+		}
+	}
+	for _, impl := range []string{PubRaw, PubRawBare, PubGenerator} {
+		if s := rep.Publish.Rates[impl]; len(s.Values) != 2 || s.Min <= 0 {
+			t.Errorf("publish %s: %+v, want 2 positive rates", impl, s)
+		}
+	}
+	for _, f := range rep.Spike {
+		for _, impl := range []string{ImplRaw, ImplRuntime} {
+			if s := f.PeakRSS[impl]; len(s.Values) != 2 || s.Min < 1<<20 {
+				t.Errorf("spike prefetch %d %s: peak RSS %+v, want 2 values of at least 1 MiB", f.Prefetch, impl, s)
+			}
+			if s := f.HWM[impl]; s.Min < f.PeakRSS[impl].Min {
+				t.Errorf("spike prefetch %d %s: VmHWM %v below the sampled peak %v", f.Prefetch, impl, s.Min, f.PeakRSS[impl].Min)
+			}
+		}
+	}
+	if l := rep.Ledger.StatePerJob.Median; l < 1 || l > 2 {
+		t.Errorf("ledger state %v bytes/job, want 1–2", l)
+	}
+	var out bytes.Buffer
+	if err := rep.Print(&out); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("\n%s", out.String())
+}

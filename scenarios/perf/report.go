@@ -1,0 +1,295 @@
+package perf
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"text/tabwriter"
+)
+
+// Report holds the figures of a run. Rates are msgs/s, memory is bytes; every
+// Spread is over the run's repetitions, and every ratio is taken within a
+// repetition before the spread is taken.
+type Report struct {
+	Repeat   int   `json:"repeat"`
+	Messages int64 `json:"messages"`
+	Size     int   `json:"size_bytes"`
+
+	Consume []*ConsumeFigure `json:"consume,omitempty"`
+	Publish *PublishFigure   `json:"publish,omitempty"`
+	Spike   []*SpikeFigure   `json:"spike,omitempty"`
+	Ledger  *LedgerFigure    `json:"ledger,omitempty"`
+	Targets []Target         `json:"targets"`
+
+	SpikeJobs int64 `json:"spike_jobs"`
+	SpikeSize int   `json:"spike_size_bytes"`
+}
+
+// ConsumeFigure is one consume cell: msgs/s of each implementation and the
+// runtime's ratios to the others.
+type ConsumeFigure struct {
+	Cell
+	Rates           map[string]Spread `json:"rates"`
+	RuntimeOverRaw  Spread            `json:"runtime_over_raw"`
+	RuntimeOverPeer *Spread           `json:"runtime_over_peer,omitempty"`
+
+	values map[string][]float64
+}
+
+// PublishFigure compares the load generator with the raw publishers.
+type PublishFigure struct {
+	Rates             map[string]Spread `json:"rates"`
+	GeneratorOverRaw  Spread            `json:"loadgen_over_raw"`
+	GeneratorOverBare Spread            `json:"loadgen_over_raw_bare"`
+
+	values map[string][]float64
+}
+
+// SpikeFigure is the peak RSS of a raw consumer and of the runtime holding the
+// spike at one prefetch.
+type SpikeFigure struct {
+	Prefetch int `json:"prefetch"`
+	// PeakRSS is the highest VmRSS sampled while the consumer ran; HWM is the
+	// kernel's high-water mark (VmHWM) the consumer read at its end.
+	PeakRSS        map[string]Spread `json:"peak_rss_bytes"`
+	HWM            map[string]Spread `json:"hwm_bytes"`
+	RuntimeOverRaw Spread            `json:"runtime_over_raw"`
+
+	rss, hwm map[string][]float64
+}
+
+// LedgerFigure is the ledger's memory per job.
+type LedgerFigure struct {
+	Jobs int64 `json:"jobs"`
+	// HeapPerJob is the live heap the ledger holds after a GC; AllocPerJob what it
+	// allocated in all; StatePerJob what it says it holds (Ledger.Bytes).
+	HeapPerJob  Spread `json:"heap_bytes_per_job"`
+	AllocPerJob Spread `json:"alloc_bytes_per_job"`
+	StatePerJob Spread `json:"state_bytes_per_job"`
+
+	heap, alloc, state []float64
+}
+
+// Target is one of the issue's targets checked against the medians.
+type Target struct {
+	Name  string  `json:"name"`
+	Want  string  `json:"want"`
+	Value float64 `json:"value"`
+	Met   bool    `json:"met"`
+}
+
+func newReport(c *Config) *Report {
+	r := &Report{Repeat: c.Repeat, Messages: c.Messages, Size: c.Size, SpikeJobs: c.SpikeJobs, SpikeSize: c.SpikeSize}
+	if c.has(SectionConsume) {
+		for _, cell := range c.cells() {
+			r.Consume = append(r.Consume, &ConsumeFigure{Cell: cell, values: map[string][]float64{}})
+		}
+	}
+	if c.has(SectionPublish) {
+		r.Publish = &PublishFigure{values: map[string][]float64{}}
+	}
+	if c.has(SectionSpike) {
+		for _, p := range []int{0, 10} {
+			r.Spike = append(r.Spike, &SpikeFigure{Prefetch: p, rss: map[string][]float64{}, hwm: map[string][]float64{}})
+		}
+	}
+	if c.has(SectionLedger) {
+		r.Ledger = &LedgerFigure{Jobs: c.LedgerJobs}
+	}
+	return r
+}
+
+// put stores v as repetition rep's value, so that ratios pair the right runs.
+func put(m map[string][]float64, key string, rep int, v float64) {
+	s := m[key]
+	for len(s) <= rep {
+		s = append(s, math.NaN())
+	}
+	s[rep] = v
+	m[key] = s
+}
+
+func (r *Report) addConsume(cell Cell, impl string, rep int, rate float64) {
+	for _, f := range r.Consume {
+		if f.Cell == cell {
+			put(f.values, impl, rep, rate)
+		}
+	}
+}
+
+func (r *Report) addPublish(impl string, rep int, rate float64) {
+	put(r.Publish.values, impl, rep, rate)
+}
+
+func (r *Report) addSpike(impl string, prefetch, rep int, m spikeFigure) {
+	for _, f := range r.Spike {
+		if f.Prefetch == prefetch {
+			put(f.rss, impl, rep, float64(m.sampled))
+			put(f.hwm, impl, rep, float64(m.hwm))
+		}
+	}
+}
+
+func (r *Report) addLedger(m ledgerFigure) {
+	l := r.Ledger
+	l.heap = append(l.heap, m.heapPerJob)
+	l.alloc = append(l.alloc, m.allocPerJob)
+	l.state = append(l.state, m.statePerJob)
+}
+
+func spreads(m map[string][]float64) map[string]Spread {
+	out := make(map[string]Spread, len(m))
+	for k, v := range m {
+		out[k] = Summarize(finite(v))
+	}
+	return out
+}
+
+func finite(vs []float64) []float64 {
+	return slices.DeleteFunc(slices.Clone(vs), func(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) })
+}
+
+func ratio(m map[string][]float64, a, b string) Spread {
+	return Summarize(finite(Ratios(m[a], m[b])))
+}
+
+// Targets of issue 7, on the medians of the within-run ratios.
+const (
+	targetConsumeVsRaw   = 0.95
+	targetConsumeVsPeer  = 1.0
+	targetPublishVsRaw   = 0.95
+	targetSpikeRSSVsRaw  = 2.0
+	targetLedgerPerJob   = 16.0
+	targetSpikeRSSAtPref = 10
+)
+
+// finish computes the spreads and ratios and checks the targets.
+func (r *Report) finish() {
+	for _, f := range r.Consume {
+		f.Rates = spreads(f.values)
+		f.RuntimeOverRaw = ratio(f.values, ImplRuntime, ImplRaw)
+		if _, ok := f.values[ImplPeer]; ok {
+			s := ratio(f.values, ImplRuntime, ImplPeer)
+			f.RuntimeOverPeer = &s
+		}
+		if f.Prefetch >= 10 {
+			r.check(fmt.Sprintf("consume runtime/raw prefetch %d concurrency %d", f.Prefetch, f.Concurrency),
+				f.RuntimeOverRaw.Median, targetConsumeVsRaw, true)
+		}
+		if f.RuntimeOverPeer != nil {
+			r.check(fmt.Sprintf("consume runtime/watermill prefetch %d concurrency %d", f.Prefetch, f.Concurrency),
+				f.RuntimeOverPeer.Median, targetConsumeVsPeer, true)
+		}
+	}
+	if p := r.Publish; p != nil {
+		p.Rates = spreads(p.values)
+		p.GeneratorOverRaw = ratio(p.values, PubGenerator, PubRaw)
+		p.GeneratorOverBare = ratio(p.values, PubGenerator, PubRawBare)
+		r.check("publish loadgen/raw (same messages)", p.GeneratorOverRaw.Median, targetPublishVsRaw, true)
+	}
+	for _, f := range r.Spike {
+		f.PeakRSS, f.HWM = spreads(f.rss), spreads(f.hwm)
+		f.RuntimeOverRaw = ratio(f.rss, ImplRuntime, ImplRaw)
+		if f.Prefetch == targetSpikeRSSAtPref {
+			r.check(fmt.Sprintf("spike peak RSS runtime/raw prefetch %d", f.Prefetch), f.RuntimeOverRaw.Median, targetSpikeRSSVsRaw, false)
+		}
+	}
+	if l := r.Ledger; l != nil {
+		l.HeapPerJob, l.AllocPerJob, l.StatePerJob = Summarize(l.heap), Summarize(l.alloc), Summarize(l.state)
+		r.check(fmt.Sprintf("ledger heap bytes/job at %d jobs", l.Jobs), l.HeapPerJob.Median, targetLedgerPerJob, false)
+	}
+}
+
+// check records a target: value ≥ want when atLeast, else value ≤ want. A NaN
+// (no measurement) misses.
+func (r *Report) check(name string, value, want float64, atLeast bool) {
+	t := Target{Name: name, Value: value}
+	if atLeast {
+		t.Want, t.Met = fmt.Sprintf("≥ %g", want), value >= want
+	} else {
+		t.Want, t.Met = fmt.Sprintf("≤ %g", want), value <= want
+	}
+	r.Targets = append(r.Targets, t)
+}
+
+// Missed returns the targets not met.
+func (r *Report) Missed() []Target {
+	var out []Target
+	for _, t := range r.Targets {
+		if !t.Met {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// Print writes the report as text tables: each figure as "median [min–max]".
+func (r *Report) Print(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	p := func(format string, args ...any) { fmt.Fprintf(tw, format, args...) }
+	if len(r.Consume) > 0 {
+		p("consume: %d × %d B persistent messages waiting, manual ack per message; msgs/s, median [min–max] of %d\n",
+			r.Messages, r.Size, r.Repeat)
+		_, peer := r.Consume[0].Rates[ImplPeer]
+		p("prefetch\tconcurrency\traw amqp091-go\truntime\t")
+		if peer {
+			p("watermill-amqp\t")
+		}
+		p("runtime/raw\t")
+		if peer {
+			p("runtime/watermill\t")
+		}
+		p("\n")
+		for _, f := range r.Consume {
+			p("%d\t%d\t%s\t%s\t", f.Prefetch, f.Concurrency, f.Rates[ImplRaw].format(formatRate), f.Rates[ImplRuntime].format(formatRate))
+			if peer {
+				p("%s\t", f.Rates[ImplPeer].format(formatRate))
+			}
+			p("%s\t", f.RuntimeOverRaw.format(formatRatio))
+			if f.RuntimeOverPeer != nil {
+				p("%s\t", f.RuntimeOverPeer.format(formatRatio))
+			}
+			p("\n")
+		}
+		p("\n")
+	}
+	if f := r.Publish; f != nil {
+		p("publish with confirms (window %d): %d × %d B persistent; msgs/s, median [min–max] of %d\n", defaultWindow, r.Messages, r.Size, r.Repeat)
+		p("raw (generator's headers)\traw (body only)\tload generator\tloadgen/raw\tloadgen/raw-bare\t\n")
+		p("%s\t%s\t%s\t%s\t%s\t\n", f.Rates[PubRaw].format(formatRate), f.Rates[PubRawBare].format(formatRate),
+			f.Rates[PubGenerator].format(formatRate), f.GeneratorOverRaw.format(formatRatio), f.GeneratorOverBare.format(formatRatio))
+		p("\n")
+	}
+	if len(r.Spike) > 0 {
+		p("spike: %d × %d B jobs waiting; peak worker RSS (sampled VmRSS; VmHWM), median [min–max] of %d\n", r.SpikeJobs, r.SpikeSize, r.Repeat)
+		p("prefetch\traw consumer\truntime\truntime/raw\t\n")
+		for _, f := range r.Spike {
+			p("%d\t%s; %s\t%s; %s\t%s\t\n", f.Prefetch,
+				f.PeakRSS[ImplRaw].format(formatBytes), f.HWM[ImplRaw].format(formatBytes),
+				f.PeakRSS[ImplRuntime].format(formatBytes), f.HWM[ImplRuntime].format(formatBytes),
+				f.RuntimeOverRaw.format(formatRatio))
+		}
+		p("\n")
+	}
+	if l := r.Ledger; l != nil {
+		perJob := func(v float64) string { return fmt.Sprintf("%.2f", v) }
+		p("ledger: %d jobs published, confirmed and succeeded; bytes per job\n", l.Jobs)
+		p("live heap\tallocated\tstate (Ledger.Bytes)\t\n")
+		p("%s\t%s\t%s\t\n\n", l.HeapPerJob.format(perJob), l.AllocPerJob.format(perJob), l.StatePerJob.format(perJob))
+	}
+	if len(r.Targets) > 0 {
+		p("targets (medians of within-run ratios):\n")
+		for _, t := range r.Targets {
+			mark := "ok"
+			if !t.Met {
+				mark = "MISSED"
+			}
+			p("  %s\t%s\t%.3f\t%s\t\n", mark, t.Name, t.Value, t.Want)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("print report: %w", err)
+	}
+	return nil
+}

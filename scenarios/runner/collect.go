@@ -1,0 +1,184 @@
+package runner
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/benchmq/bench/scenarios/ledger"
+	"github.com/benchmq/bench/scenarios/telemetry"
+)
+
+// Latency histograms record microseconds from 1 µs to 1 hour, 3 significant digits.
+const (
+	histMin  = 1
+	histMax  = 3_600_000_000
+	histSigs = 3
+)
+
+func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(histMin, histMax, histSigs) }
+
+func recordMicros(h *hdrhistogram.Histogram, d time.Duration) {
+	us := d.Microseconds()
+	if us < histMin {
+		us = histMin
+	}
+	if us > histMax {
+		us = histMax
+	}
+	_ = h.RecordValue(us)
+}
+
+// collector receives the workers' telemetry: it feeds the ledger and keeps one
+// set of histograms per connection (histograms are not goroutine-safe), merged
+// at the end.
+type collector struct {
+	ledger *ledger.Ledger
+
+	completed atomic.Int64 // final outcomes reported by workers (with duplicates)
+	failures  atomic.Int64 // sum of workers' failed attempts, for fault detection
+
+	mu      sync.Mutex
+	conns   []*conn
+	ready   map[int]bool
+	readyCh chan struct{} // signalled on every Ready
+	stats   map[int]telemetry.Stats
+	// per-second end-to-end latency (2 significant digits keeps them small)
+	perSec     map[int64]*hdrhistogram.Histogram
+	loadStart  atomic.Int64 // Unix ns; 0 until the load starts
+	breakerOpn map[int]int64
+}
+
+func newCollector(l *ledger.Ledger) *collector {
+	return &collector{
+		ledger:  l,
+		ready:   map[int]bool{},
+		readyCh: make(chan struct{}, 1),
+		stats:   map[int]telemetry.Stats{},
+		perSec:  map[int64]*hdrhistogram.Histogram{},
+	}
+}
+
+type conn struct {
+	c          *collector
+	hello      telemetry.Hello
+	e2e, proc  *hdrhistogram.Histogram
+	lastFailed int64
+}
+
+func (c *collector) accept(h telemetry.Hello) telemetry.Conn {
+	cn := &conn{c: c, hello: h, e2e: newHist(), proc: newHist()}
+	c.mu.Lock()
+	c.conns = append(c.conns, cn)
+	c.mu.Unlock()
+	return cn
+}
+
+func (cn *conn) Ready() {
+	c := cn.c
+	c.mu.Lock()
+	c.ready[cn.hello.Worker] = true
+	c.mu.Unlock()
+	select {
+	case c.readyCh <- struct{}{}:
+	default:
+	}
+}
+
+func (c *collector) readyCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.ready)
+}
+
+func (cn *conn) Outcome(o telemetry.Outcome) {
+	c := cn.c
+	kind := ledger.Succeeded
+	if o.Kind == telemetry.Recovered {
+		kind = ledger.Recovered
+	}
+	first := c.ledger.Final(o.Seq, kind, o.Attempt)
+	c.completed.Add(1)
+	if !first {
+		return // a duplicate's latency would count one job twice
+	}
+	if o.Intended > 0 {
+		e2e := time.Duration(o.Done - o.Intended)
+		recordMicros(cn.e2e, e2e)
+		if start := c.loadStart.Load(); start > 0 {
+			sec := (o.Done - start) / int64(time.Second)
+			c.mu.Lock()
+			h := c.perSec[sec]
+			if h == nil {
+				h = hdrhistogram.New(histMin, histMax, 2)
+				c.perSec[sec] = h
+			}
+			recordMicros(h, e2e)
+			c.mu.Unlock()
+		}
+	}
+	recordMicros(cn.proc, o.Processing)
+}
+
+func (cn *conn) Redelivered(seq int64) { cn.c.ledger.Redelivered() }
+
+func (cn *conn) Stats(s telemetry.Stats) {
+	c := cn.c
+	if d := s.Failed - cn.lastFailed; d > 0 {
+		c.failures.Add(d)
+	}
+	cn.lastFailed = s.Failed
+	c.mu.Lock()
+	c.stats[s.Worker] = s
+	c.mu.Unlock()
+}
+
+func (cn *conn) Bye() {}
+
+// workerStats returns the latest stats of every worker index.
+func (c *collector) workerStats() []telemetry.Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]telemetry.Stats, 0, len(c.stats))
+	for _, s := range c.stats {
+		out = append(out, s)
+	}
+	return out
+}
+
+// merged returns the merged end-to-end and processing histograms.
+func (c *collector) merged() (e2e, proc *hdrhistogram.Histogram) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e2e, proc = newHist(), newHist()
+	for _, cn := range c.conns {
+		e2e.Merge(cn.e2e)
+		proc.Merge(cn.proc)
+	}
+	return e2e, proc
+}
+
+// perSecond returns p50 and p99 (ms) of end-to-end latency per second of the run.
+func (c *collector) perSecond() (secs []int64, p50, p99 []float64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var max int64 = -1
+	for s := range c.perSec {
+		if s > max {
+			max = s
+		}
+	}
+	for s := int64(0); s <= max; s++ {
+		h := c.perSec[s]
+		secs = append(secs, s)
+		if h == nil {
+			p50, p99 = append(p50, 0), append(p99, 0)
+			continue
+		}
+		p50 = append(p50, float64(h.ValueAtQuantile(50))/1000)
+		p99 = append(p99, float64(h.ValueAtQuantile(99))/1000)
+	}
+	return secs, p50, p99
+}

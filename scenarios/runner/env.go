@@ -1,0 +1,151 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"time"
+
+	"github.com/benchmq/bench/chaos/broker"
+	"github.com/benchmq/bench/chaos/depsim"
+	"github.com/benchmq/bench/chaos/proxy"
+	"github.com/benchmq/bench/internal/redact"
+	"github.com/benchmq/bench/scenarios"
+)
+
+// env is the environment under test of one variant: the broker, the proxies
+// that faults act on, and the simulated dependency.
+type env struct {
+	broker broker.Broker
+	ctl    broker.Controller // nil unless the broker is managed
+
+	proxies     *proxy.Set
+	workerProxy *proxy.Proxy // workers → broker, when broker faults are scheduled
+	genProxy    *proxy.Proxy // load generator → broker, likewise
+	depProxy    *proxy.Proxy // workers → dependency, when dependency faults are scheduled
+	dep         *depsim.Server
+
+	directURL string // the runner's own connection: no proxy
+	workerURL string
+	genURL    string
+	depURL    string
+	version   string
+}
+
+// needs reports which proxies the scenario's faults act on. Without faults the
+// workers talk to the broker directly, so a proxy's cost never shows up in a
+// plain load test.
+func needs(sc *scenarios.Scenario) (brokerProxy, depProxy bool) {
+	for _, f := range sc.Faults {
+		switch {
+		case f.Target == "broker" && f.Action == "":
+			brokerProxy = true
+		case f.Target == "dependency":
+			depProxy = true
+		}
+	}
+	return brokerProxy, depProxy
+}
+
+func upEnv(ctx context.Context, sc *scenarios.Scenario, flagURL string, log *slog.Logger) (_ *env, err error) {
+	e := &env{}
+	defer func() {
+		if err != nil {
+			e.down(context.WithoutCancel(ctx), log)
+		}
+	}()
+	b, err := broker.Choose(ctx, broker.ChooseOptions{FlagURL: flagURL, ScenarioURL: sc.Broker.URL, Managed: sc.Broker.Managed})
+	if err != nil {
+		return nil, fmt.Errorf("provide broker: %w", err)
+	}
+	e.broker = b
+	if c, ok := b.(broker.Controller); ok {
+		e.ctl = c
+	}
+	vctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	e.version, err = b.Version(vctx)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("read broker version: %w", err)
+	}
+	if err := sc.CheckBroker(e.ctl != nil); err != nil {
+		return nil, err
+	}
+	e.directURL, e.workerURL, e.genURL = b.URL(), b.URL(), b.URL()
+
+	needBroker, needDep := needs(sc)
+	if needBroker || needDep {
+		e.proxies = proxy.New()
+	}
+	if needBroker {
+		u, err := url.Parse(b.URL())
+		if err != nil {
+			return nil, fmt.Errorf("parse broker url %s: %w", redact.URL(b.URL()), err)
+		}
+		upstream := u.Host
+		if e.workerProxy, err = e.proxies.Add("broker-workers", upstream); err != nil {
+			return nil, fmt.Errorf("start broker proxy: %w", err)
+		}
+		if e.genProxy, err = e.proxies.Add("broker-generator", upstream); err != nil {
+			return nil, fmt.Errorf("start broker proxy: %w", err)
+		}
+		e.workerURL = withHost(u, e.workerProxy.Addr())
+		e.genURL = withHost(u, e.genProxy.Addr())
+	}
+	if sc.Job.DependencyCalls > 0 {
+		e.dep, err = depsim.Start(ctx, depsim.Config{Latency: sc.Dependency.Latency, ErrorRate: sc.Dependency.ErrorRate, Seed: sc.Seed})
+		if err != nil {
+			return nil, fmt.Errorf("start dependency: %w", err)
+		}
+		e.depURL = e.dep.URL()
+		if needDep {
+			du, err := url.Parse(e.dep.URL())
+			if err != nil {
+				return nil, fmt.Errorf("parse dependency url: %w", err)
+			}
+			if e.depProxy, err = e.proxies.Add("dependency", du.Host); err != nil {
+				return nil, fmt.Errorf("start dependency proxy: %w", err)
+			}
+			e.depURL = withHost(du, e.depProxy.Addr())
+		}
+	}
+	return e, nil
+}
+
+func withHost(u *url.URL, host string) string {
+	c := *u
+	c.Host = host
+	return c.String()
+}
+
+// down tears everything down; it is safe on a half-built env.
+func (e *env) down(ctx context.Context, log *slog.Logger) {
+	var errs []error
+	if e.proxies != nil {
+		errs = append(errs, e.proxies.Close())
+	}
+	if e.dep != nil {
+		errs = append(errs, e.dep.Close())
+	}
+	if e.broker != nil {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		errs = append(errs, e.broker.Close(cctx))
+		cancel()
+	}
+	if err := errors.Join(errs...); err != nil {
+		log.Warn("tear down environment", "err", err)
+	}
+}
+
+// freePort is used by tests that need a port nobody listens on.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

@@ -1,0 +1,182 @@
+// Package runner is `bench run`: for each variant of a scenario it brings up
+// the environment (broker, proxies, simulated dependency), spawns the worker
+// processes, generates the load, applies the fault timeline, accounts for every
+// job, drains, and evaluates the gates. See docs/architecture.md.
+package runner
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/benchmq/bench/report"
+	"github.com/benchmq/bench/scenarios"
+)
+
+// Options are the run's settings from the command line.
+type Options struct {
+	AMQPURL string // --amqp-url; empty: $AMQP_URL, the scenario's broker.url, then a managed node
+	OutDir  string // where result.json and the per-variant files go (required)
+
+	// WorkerArgv starts one worker process; the runner appends its flags.
+	// Empty: this executable with "worker".
+	WorkerArgv []string
+
+	Progress io.Writer // progress lines; nil: none
+	TTY      bool      // Progress is a terminal: one live line instead of periodic lines
+	Logger   *slog.Logger
+}
+
+// Runner runs one scenario.
+type Runner struct {
+	opts       Options
+	sc         *scenarios.Scenario
+	log        *slog.Logger
+	workerArgv []string
+	seed       int64
+
+	mu            sync.Mutex
+	brokerVersion string
+	brokerKind    string
+}
+
+// New checks the options.
+func New(sc *scenarios.Scenario, opts Options) (*Runner, error) {
+	var errs []error
+	if sc == nil {
+		errs = append(errs, errors.New("runner: no scenario"))
+	}
+	if opts.OutDir == "" {
+		errs = append(errs, errors.New("runner: OutDir is required"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	r := &Runner{opts: opts, sc: sc, log: opts.Logger, workerArgv: opts.WorkerArgv}
+	if r.log == nil {
+		r.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if len(r.workerArgv) == 0 {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("find the bench executable: %w", err)
+		}
+		r.workerArgv = []string{exe, "worker"}
+	}
+	r.seed = sc.Seed
+	if !sc.SeedSet {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		r.seed = int64(binary.LittleEndian.Uint64(b[:]) >> 1)
+	}
+	return r, nil
+}
+
+func (r *Runner) setBroker(version, kind string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.brokerVersion, r.brokerKind = version, kind
+}
+
+// Run runs every variant, one after another, and returns the result. The
+// result holds what was measured even when err is not nil (an environment
+// failure, errors.Is(err, ErrEnvironment), or ctx cancelled).
+func (r *Runner) Run(ctx context.Context) (*report.Result, error) {
+	sc := r.sc
+	res := &report.Result{
+		SchemaVersion: report.SchemaVersion,
+		Scenario:      report.Scenario{Name: sc.Name, File: sc.File, SHA256: sc.SHA256, Seed: r.seed, Description: sc.Description},
+		Env:           envInfo(),
+		Variants:      []report.Variant{},
+		StartedAt:     time.Now().UTC().Format(time.RFC3339),
+	}
+	variants, err := sc.Variants()
+	if err != nil {
+		return res, err
+	}
+	if err := os.MkdirAll(r.opts.OutDir, 0o755); err != nil {
+		return res, fmt.Errorf("%w: create output dir: %w", ErrEnvironment, err)
+	}
+	var runErr error
+	for i, v := range variants {
+		if ctx.Err() != nil {
+			break
+		}
+		vr := &variantRun{r: r, index: i, v: v, sc: v.Scenario, dir: filepath.Join(r.opts.OutDir, safeName(v.Name)), runID: newRunID()}
+		r.log.Info("variant starting", "variant", v.Name, "index", i+1, "of", len(variants))
+		rv, err := vr.run(ctx)
+		if err != nil {
+			rv.Error = err.Error()
+		}
+		evalGates(v.Scenario, &rv)
+		res.Variants = append(res.Variants, rv)
+		r.printSummary(i, len(variants), &rv)
+		if err != nil {
+			runErr = err
+			break
+		}
+	}
+	r.mu.Lock()
+	res.Env.BrokerVersion, res.Env.BrokerKind = r.brokerVersion, r.brokerKind
+	r.mu.Unlock()
+	res.FinishedAt = time.Now().UTC().Format(time.RFC3339)
+	res.Passed = runErr == nil && len(res.Variants) == len(variants)
+	for _, v := range res.Variants {
+		res.Passed = res.Passed && v.Passed
+	}
+	if runErr != nil {
+		res.Error = runErr.Error()
+		if errors.Is(runErr, context.Canceled) {
+			res.Interrupted = true
+		}
+	}
+	return res, runErr
+}
+
+func newRunID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// safeName makes a variant name usable as a directory name.
+func safeName(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.', r == '=', r == ',':
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+func envInfo() report.Env {
+	host, _ := os.Hostname()
+	e := report.Env{GoVersion: runtime.Version(), Hostname: host, CPUs: runtime.NumCPU(), OS: runtime.GOOS + "/" + runtime.GOARCH}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				e.GitSHA = s.Value
+			}
+		}
+	}
+	if e.GitSHA == "" {
+		if out, err := exec.Command("git", "rev-parse", "HEAD").Output(); err == nil {
+			e.GitSHA = strings.TrimSpace(string(out))
+		}
+	}
+	return e
+}

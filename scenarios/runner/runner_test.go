@@ -1,0 +1,92 @@
+package runner
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/benchmq/bench/internal/brokertest"
+	"github.com/benchmq/bench/report"
+	"github.com/benchmq/bench/scenarios"
+	"github.com/benchmq/bench/scenarios/simworker"
+)
+
+// The runner spawns this test binary as its worker processes.
+func TestMain(m *testing.M) {
+	if os.Getenv("BENCH_WORKER") == "1" && len(os.Args) > 1 && os.Args[1] == "worker" {
+		os.Exit(simworker.Main(os.Args[2:], os.Stderr))
+	}
+	goleak.VerifyTestMain(m)
+}
+
+func runScenario(t *testing.T, yaml string) report.Variant {
+	t.Helper()
+	url := brokertest.URL(t)
+	sc, err := scenarios.Parse("test.yaml", []byte(yaml), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(sc, Options{AMQPURL: url, OutDir: t.TempDir(), WorkerArgv: []string{exe, "worker"}, Progress: testWriter{t}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	res, err := r.Run(ctx)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if len(res.Variants) != 1 {
+		t.Fatalf("%d variants", len(res.Variants))
+	}
+	return res.Variants[0]
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+// A SIGKILLed worker's prefetched and in-flight jobs are redelivered to the
+// others: nothing is lost, and the ledger counts the redeliveries.
+func TestWorkerKilledMidRunLosesNothing(t *testing.T) {
+	task := "bench.job." + brokertest.Name(t, "kill")
+	v := runScenario(t, `
+name: kill-test
+app: bench
+task: `+task+`
+workers: {processes: 2, concurrency: 4, prefetch: 50, timeout: 2s}
+job: {work: 4ms}
+load:
+  - spike: {jobs: 3000, size: 512B}
+faults:
+  - {at: 300ms, target: worker, action: kill}
+drain_timeout: 60s
+gates: [lost == 0]
+`)
+	l := v.Ledger
+	if l.Published != 3000 || l.Confirmed != 3000 {
+		t.Fatalf("published %d confirmed %d", l.Published, l.Confirmed)
+	}
+	if l.Lost != 0 {
+		t.Fatalf("lost %d jobs: %v", l.Lost, v.Warnings)
+	}
+	if l.Redelivered == 0 {
+		t.Fatalf("no redelivery counted after a SIGKILL with prefetch 50: %+v", l)
+	}
+	if l.Succeeded-l.Duplicates != 3000 {
+		t.Fatalf("succeeded %d duplicates %d, want 3000 distinct", l.Succeeded, l.Duplicates)
+	}
+	if len(v.Faults) != 1 || v.Faults[0].Kind != "kill" || v.Faults[0].Error != "" {
+		t.Fatalf("faults = %+v", v.Faults)
+	}
+	if !v.Passed {
+		t.Fatalf("gates: %+v", v.Gates)
+	}
+}

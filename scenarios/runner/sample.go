@@ -1,0 +1,163 @@
+package runner
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/benchmq/bench/internal/procstat"
+)
+
+// sampleEvery is the resolution of the time series (issue: ≤250 ms).
+const sampleEvery = 250 * time.Millisecond
+
+// series holds the time series of a variant, all columns of equal length.
+type series struct {
+	mu   sync.Mutex
+	cols map[string][]float64
+}
+
+func (s *series) add(row map[string]float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cols == nil {
+		s.cols = map[string][]float64{}
+	}
+	n := len(s.cols["t_s"])
+	for k, v := range row {
+		col := s.cols[k]
+		for len(col) < n {
+			col = append(col, 0) // a column that appears late starts with zeros
+		}
+		s.cols[k] = append(col, v)
+	}
+	for k, col := range s.cols {
+		if len(col) == n {
+			s.cols[k] = append(col, 0)
+		}
+	}
+}
+
+func (s *series) snapshot() map[string][]float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string][]float64, len(s.cols))
+	for k, v := range s.cols {
+		out[k] = append([]float64(nil), v...)
+	}
+	return out
+}
+
+// last returns the latest value of a column.
+func (s *series) last(col string) float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.cols[col]
+	if len(c) == 0 {
+		return 0
+	}
+	return c[len(c)-1]
+}
+
+// sampler reads queue depths, the workers' telemetry and their RSS.
+type sampler struct {
+	v         *variantRun
+	out       *series
+	lastT     time.Time
+	lastPub   int64
+	lastDone  int64
+	peakRSS   int64
+	peakHeap  int64
+	peakReady int64
+	peakUnack int64
+	peakInfl  int64
+	peakRetry int64
+	peakDead  int64
+	peakGor   int64
+}
+
+func (sm *sampler) run(ctx context.Context, start time.Time) {
+	t := time.NewTicker(sampleEvery)
+	defer t.Stop()
+	sm.lastT = start
+	for {
+		select {
+		case <-ctx.Done():
+			sm.sample(time.Now(), start)
+			return
+		case now := <-t.C:
+			sm.sample(now, start)
+		}
+	}
+}
+
+func (sm *sampler) sample(now, start time.Time) {
+	v := sm.v
+	row := map[string]float64{"t_s": now.Sub(start).Seconds()}
+	if ready, consumers, err := v.watch.depth(v.queue); err == nil {
+		row["queue_ready"] = float64(ready)
+		row["queue_consumers"] = float64(consumers)
+		sm.peakReady = max(sm.peakReady, ready)
+	}
+	var retry int64
+	for _, q := range v.retryQueues {
+		if n, _, err := v.watch.depth(q); err == nil {
+			retry += n
+		}
+	}
+	row["queue_retry"] = float64(retry)
+	sm.peakRetry = max(sm.peakRetry, retry)
+	dead := v.watch.dead.Load()
+	row["queue_dead"] = float64(dead) // cumulative: the runner consumes .dead to count it
+	sm.peakDead = max(sm.peakDead, dead)
+
+	var inflight, unacked, heap, gor, open, rssTelemetry int64
+	for _, s := range v.coll.workerStats() {
+		inflight += s.InFlight
+		unacked += s.Unacked
+		heap = max(heap, s.HeapBytes)
+		gor = max(gor, int64(s.Goroutines))
+		rssTelemetry = max(rssTelemetry, s.RSSBytes)
+		if s.BreakerState == "open" {
+			open++
+		}
+	}
+	// RSS straight from /proc for the processes we own: it is right even for a
+	// paused worker that cannot report.
+	var rss, rssTotal int64
+	for _, pid := range v.procs.pids() {
+		if r, err := procstat.RSS(pid); err == nil {
+			rss = max(rss, r)
+			rssTotal += r
+		}
+	}
+	if rss == 0 {
+		rss = rssTelemetry
+	}
+	row["worker_rss_bytes"] = float64(rss)
+	row["worker_rss_total_bytes"] = float64(rssTotal)
+	row["worker_heap_bytes"] = float64(heap)
+	row["worker_inflight"] = float64(inflight)
+	row["queue_unacked"] = float64(unacked)
+	row["worker_goroutines"] = float64(gor)
+	row["breaker_open"] = float64(open)
+	sm.peakRSS = max(sm.peakRSS, rss)
+	sm.peakHeap = max(sm.peakHeap, heap)
+	sm.peakInfl = max(sm.peakInfl, inflight)
+	sm.peakUnack = max(sm.peakUnack, unacked)
+	sm.peakGor = max(sm.peakGor, gor)
+
+	pub := v.published.Load()
+	done := v.coll.completed.Load()
+	dt := now.Sub(sm.lastT).Seconds()
+	if dt > 0 {
+		row["publish_rate"] = float64(pub-sm.lastPub) / dt
+		row["complete_rate"] = float64(done-sm.lastDone) / dt
+	}
+	row["intended_rate"] = v.intendedRate(now.Sub(start))
+	row["published"] = float64(pub)
+	row["completed"] = float64(done)
+	row["failures"] = float64(v.coll.failures.Load())
+	sm.lastT, sm.lastPub, sm.lastDone = now, pub, done
+	sm.out.add(row)
+}

@@ -1,0 +1,121 @@
+package worker
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+const benchPrefetch, benchConcurrency = 256, 4
+
+// fill publishes n small persistent messages to a fresh queue and waits until all are
+// stored, so that the timed part measures consuming only.
+func fill(b *testing.B, a *admin, queue string, n int) {
+	b.Helper()
+	ctx := testCtx(b, 2*time.Minute)
+	if _, err := a.channel().QueueDeclare(queue, true, false, false, false, nil); err != nil {
+		b.Fatal(err)
+	}
+	body := make([]byte, 64)
+	for i := range n {
+		msg := amqp.Publishing{DeliveryMode: amqp.Persistent, MessageId: "m", Body: body,
+			Headers: amqp.Table{HeaderTID: "tid", HeaderAttempt: int32(1), "x-bench-seq": int64(i)}}
+		if err := a.channel().PublishWithContext(ctx, "", queue, false, false, msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	eventually(b, ctx, "filled queue", func() bool {
+		ready, _, err := a.inspect(queue)
+		return err == nil && ready == n
+	})
+}
+
+// BenchmarkConsumeNoop measures the runtime's consume path with a handler that does
+// nothing: receive, run, ack.
+func BenchmarkConsumeNoop(b *testing.B) {
+	a := newAdmin(b)
+	app := uniq(b)
+	task := app + ".job.noop"
+	cfg := baseConfig(app)
+	cfg.Prefetch, cfg.Concurrency = benchPrefetch, benchConcurrency
+	a.deleteLater(queuesOf(task, cfg.Retry))
+	fill(b, a, task, b.N)
+
+	var n atomic.Int64
+	all := make(chan struct{})
+	w, err := New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_ = w.HandleTask(task, func(ctx context.Context, j *Job) error {
+		if n.Add(1) == int64(b.N) {
+			close(all)
+		}
+		return nil
+	})
+	b.ReportAllocs()
+	b.ResetTimer()
+	began := time.Now()
+	r := start(b, w)
+	ctx := testCtx(b, 2*time.Minute)
+	recv(b, ctx, all)
+	eventually(b, ctx, "acks", func() bool { return w.Stats().Acked == uint64(b.N) })
+	elapsed := time.Since(began)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+	_ = r.stop(b)
+}
+
+// BenchmarkConsumeRaw is the baseline: a bare amqp091-go consumer with the same
+// prefetch and goroutine count, acking each delivery.
+func BenchmarkConsumeRaw(b *testing.B) {
+	a := newAdmin(b)
+	queue := uniq(b) + ".raw.noop"
+	a.deleteLater([]string{queue})
+	fill(b, a, queue, b.N)
+
+	b.ReportAllocs()
+	b.ResetTimer()
+	began := time.Now()
+	conn, err := amqp.Dial(brokerURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := ch.Qos(benchPrefetch, 0, false); err != nil {
+		b.Fatal(err)
+	}
+	deliveries, err := ch.Consume(queue, "", false, false, false, false, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var n atomic.Int64
+	all := make(chan struct{})
+	var wg sync.WaitGroup
+	for range benchConcurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for d := range deliveries {
+				_ = d.Ack(false)
+				if n.Add(1) == int64(b.N) {
+					close(all)
+				}
+			}
+		}()
+	}
+	recv(b, testCtx(b, 2*time.Minute), all)
+	elapsed := time.Since(began)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+	_ = conn.Close()
+	wg.Wait()
+}

@@ -1,0 +1,385 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+	"golang.org/x/time/rate"
+)
+
+// Worker consumes the tasks and events registered with HandleTask and HandleEvent.
+// Register handlers, then call Run; publish with PublishTask and PublishEvent (from
+// handlers, with the handler's context, so the TID carries over).
+type Worker struct {
+	cfg     Config
+	log     *slog.Logger
+	limiter *rate.Limiter
+	rnd     func() float64   // uniform in [0, 1); replaced in tests
+	now     func() time.Time // replaced in tests
+
+	mu          sync.Mutex
+	handlers    []*handler
+	names       map[string]bool
+	running     bool
+	sess        *session
+	sessChanged chan struct{} // closed and replaced when sess or closed changes
+	closed      bool
+	paused      bool // breaker open: consumers cancelled
+	stopping    bool
+	tagSeq      int
+
+	intakeOff atomic.Bool // paused || stopping: requeue instead of starting
+	ready     chan struct{}
+	readyOnce sync.Once
+	stopCtx   context.Context // cancelled when intake stops for good
+	hardCtx   context.Context // parent of handler contexts; cancelled after ShutdownTimeout
+	poolWG    sync.WaitGroup  // consumer goroutines of every session
+
+	cb       atomic.Pointer[gobreaker.TwoStepCircuitBreaker[struct{}]] // set by Run
+	brOpened chan struct{}
+	brMu     sync.Mutex
+	brSince  time.Time     // when the breaker last left closed
+	brTotal  time.Duration // completed open periods
+
+	stats counters
+
+	// afterRetryPublish, if set, runs between a confirmed retry copy and the ack of
+	// the original (tests crash the worker there).
+	afterRetryPublish func(*Job)
+}
+
+// New validates cfg (all problems at once) and returns a Worker.
+func New(cfg Config) (*Worker, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("invalid worker config: %w", err)
+	}
+	w := &Worker{
+		cfg:         cfg,
+		log:         cfg.Logger.With("app", cfg.App),
+		rnd:         rand.Float64,
+		now:         time.Now,
+		names:       map[string]bool{},
+		sessChanged: make(chan struct{}),
+		ready:       make(chan struct{}),
+		brOpened:    make(chan struct{}, 1),
+	}
+	if cfg.RateLimit > 0 {
+		w.limiter = rate.NewLimiter(rate.Limit(cfg.RateLimit), cfg.Burst)
+	}
+	if cfg.Prefetch == 0 {
+		w.log.Warn("prefetch 0 is unlimited: the broker pushes the whole queue into this process")
+	}
+	return w, nil
+}
+
+// HandleTask registers h for task, which must be owned by the worker's app. It must be
+// called before Run.
+func (w *Worker) HandleTask(task string, h HandlerFunc, opts ...HandlerOption) error {
+	if err := ValidateTask(w.cfg.App, task); err != nil {
+		return err
+	}
+	return w.register(&handler{name: task, queue: TaskQueue(task), fn: h}, opts)
+}
+
+// HandleEvent subscribes the worker's app to event through the queue
+// EventQueue(app, event). It must be called before Run.
+func (w *Worker) HandleEvent(event string, h HandlerFunc, opts ...HandlerOption) error {
+	if err := ValidateEvent(event); err != nil {
+		return err
+	}
+	return w.register(&handler{name: event, queue: EventQueue(w.cfg.App, event), event: true, fn: h}, opts)
+}
+
+func (w *Worker) register(h *handler, opts []HandlerOption) error {
+	if h.fn == nil {
+		return fmt.Errorf("register %q: nil handler", h.name)
+	}
+	for _, o := range opts {
+		o(h)
+	}
+	if w.cfg.Retry.Mode == RetryBroker {
+		h.tiers = w.cfg.Retry.tiers(h.queue)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.running {
+		return fmt.Errorf("register %q: worker already running", h.name)
+	}
+	if w.names[h.queue] {
+		return fmt.Errorf("register %q: already registered", h.name)
+	}
+	w.names[h.queue] = true
+	w.handlers = append(w.handlers, h)
+	return nil
+}
+
+// Ready is closed once the topology is declared and the consumers are active for the
+// first time.
+func (w *Worker) Ready() <-chan struct{} { return w.ready }
+
+// Run connects, declares the topology, consumes until ctx is cancelled and reconnects
+// after connection or channel loss. On cancellation it stops intake, waits up to
+// ShutdownTimeout for in-flight jobs, cancels and requeues the rest, and closes the
+// connection. It returns nil after a graceful shutdown; no goroutine it started
+// outlives it. Run may be called once.
+func (w *Worker) Run(ctx context.Context) error {
+	w.mu.Lock()
+	if w.running || w.closed {
+		w.mu.Unlock()
+		return errors.New("run worker: already run")
+	}
+	w.running = true
+	w.mu.Unlock()
+
+	stopCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	hardCtx, hardStop := context.WithCancel(context.WithoutCancel(ctx))
+	defer hardStop()
+	w.stopCtx, w.hardCtx = stopCtx, hardCtx
+
+	var ctrl sync.WaitGroup
+	if w.cfg.Breaker.Enabled {
+		w.cb.Store(w.newBreaker())
+		ctrl.Add(1)
+		go func() {
+			defer ctrl.Done()
+			w.breakerLoop(stopCtx)
+		}()
+	}
+
+	var sess *session
+	for failures := 0; ; {
+		if sess == nil {
+			s, err := w.connect(ctx)
+			if err != nil {
+				if s != nil {
+					s.close()
+				}
+				if ctx.Err() != nil {
+					break
+				}
+				d := reconnectDelay(failures, w.rnd)
+				failures++
+				w.log.Warn("connect failed; retrying", "err", err, "in", d)
+				if !sleepCtx(ctx, d) {
+					break
+				}
+				continue
+			}
+			if err := w.activate(s); err != nil {
+				w.deactivate(s)
+				s.close()
+				d := reconnectDelay(failures, w.rnd)
+				failures++
+				w.log.Warn("start consumers failed; reconnecting", "err", err, "in", d)
+				if !sleepCtx(ctx, d) {
+					break
+				}
+				continue
+			}
+			sess = s
+			w.readyOnce.Do(func() { close(w.ready) })
+		}
+		select {
+		case <-ctx.Done():
+		case <-sess.dead:
+			w.deactivate(sess)
+			sess.close()
+			sess = nil
+			w.stats.reconnects.Add(1)
+			failures = 0
+			w.log.Warn("connection lost; reconnecting")
+			if !sleepCtx(ctx, reconnectDelay(0, w.rnd)) {
+				break
+			}
+			continue
+		}
+		break
+	}
+	w.shutdown(sess, hardStop)
+	stop()
+	ctrl.Wait()
+	return nil
+}
+
+// activate publishes the session and starts its consumers unless the breaker holds
+// them.
+func (w *Worker) activate(s *session) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.paused {
+		for _, c := range s.cons {
+			if err := w.startConsumerLocked(s, c); err != nil {
+				return err
+			}
+		}
+	}
+	w.sess = s
+	close(w.sessChanged)
+	w.sessChanged = make(chan struct{})
+	return nil
+}
+
+func (w *Worker) deactivate(s *session) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, c := range s.cons {
+		if c.active {
+			c.active = false
+			w.stats.consumers.Add(-1)
+		}
+	}
+	if w.sess == s {
+		w.sess = nil
+	}
+}
+
+// shutdown stops intake, drains in-flight jobs up to ShutdownTimeout, then cancels the
+// rest (they requeue) and closes the session.
+func (w *Worker) shutdown(s *session, hardStop context.CancelFunc) {
+	w.mu.Lock()
+	w.stopping = true
+	w.intakeOff.Store(true)
+	if s != nil {
+		w.stopConsumersLocked(s)
+	}
+	w.mu.Unlock()
+
+	drained := make(chan struct{})
+	go func() {
+		w.poolWG.Wait()
+		close(drained)
+	}()
+	t := time.NewTimer(w.cfg.ShutdownTimeout)
+	select {
+	case <-drained:
+	case <-t.C:
+		w.log.Warn("shutdown timeout: cancelling in-flight jobs", "in_flight", w.stats.inFlight.Load())
+		hardStop()
+		if s != nil {
+			// Closing the channels stops the deliveries of any consumer whose
+			// cancel was lost and makes the broker requeue what is unacked.
+			_ = s.conn.Close()
+		}
+		<-drained
+	}
+	t.Stop()
+
+	w.mu.Lock()
+	w.closed = true
+	w.sess = nil
+	close(w.sessChanged)
+	w.sessChanged = make(chan struct{})
+	w.mu.Unlock()
+	if s != nil {
+		w.deactivate(s)
+		s.close()
+	}
+}
+
+func (w *Worker) startConsumerLocked(s *session, c *consumer) error {
+	w.tagSeq++
+	tag := w.cfg.App + "-" + strconv.Itoa(w.tagSeq)
+	deliveries, err := c.ch.Consume(c.h.queue, tag, false, false, false, false, nil)
+	if err != nil {
+		return fmt.Errorf("consume queue %q: %w", c.h.queue, err)
+	}
+	c.tag, c.active = tag, true
+	w.stats.consumers.Add(1)
+	for range w.cfg.Concurrency {
+		w.poolWG.Add(1)
+		go w.loop(s, c.h, deliveries)
+	}
+	return nil
+}
+
+// stopConsumersLocked cancels the consumers; what they had prefetched still arrives on
+// their delivery channels and is requeued by the loops, which then exit.
+func (w *Worker) stopConsumersLocked(s *session) {
+	for _, c := range s.cons {
+		if !c.active {
+			continue
+		}
+		c.active = false
+		w.stats.consumers.Add(-1)
+		if err := c.ch.Cancel(c.tag, false); err != nil {
+			w.log.Debug("cancel consumer", "queue", c.h.queue, "err", err)
+		}
+	}
+}
+
+// session returns the live session, waiting for a reconnect if there is none.
+func (w *Worker) session(ctx context.Context) (*session, error) {
+	for {
+		w.mu.Lock()
+		s, closed, changed := w.sess, w.closed, w.sessChanged
+		w.mu.Unlock()
+		if s != nil {
+			return s, nil
+		}
+		if closed {
+			return nil, ErrClosed
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for connection: %w", ctx.Err())
+		}
+	}
+}
+
+// PublishTask publishes a task owned by the worker's app and waits for the broker's
+// confirm. Inside a handler pass its context: the task inherits the job's TID.
+// Before Run has connected (or while reconnecting) it waits for the connection.
+func (w *Worker) PublishTask(ctx context.Context, task string, body []byte, opts ...PublishOption) error {
+	if err := ValidateTask(w.cfg.App, task); err != nil {
+		return err
+	}
+	s, err := w.session(ctx)
+	if err != nil {
+		return fmt.Errorf("publish task %q: %w", task, err)
+	}
+	if err := s.pub.publishTask(ctx, task, body, opts); err != nil {
+		return fmt.Errorf("publish task %q: %w", task, err)
+	}
+	return nil
+}
+
+// PublishEvent publishes an event to its fanout exchange and waits for the confirm.
+// Inside a handler pass its context: the event inherits the job's TID.
+func (w *Worker) PublishEvent(ctx context.Context, event string, body []byte, opts ...PublishOption) error {
+	if err := ValidateEvent(event); err != nil {
+		return err
+	}
+	s, err := w.session(ctx)
+	if err != nil {
+		return fmt.Errorf("publish event %q: %w", event, err)
+	}
+	if err := s.pub.publishEvent(ctx, event, body, opts); err != nil {
+		return fmt.Errorf("publish event %q: %w", event, err)
+	}
+	return nil
+}
+
+// sleepCtx waits d or until ctx is done; it reports whether d elapsed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (w *Worker) breaker() *gobreaker.TwoStepCircuitBreaker[struct{}] { return w.cb.Load() }
