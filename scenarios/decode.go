@@ -430,11 +430,26 @@ func (d *decoder) load(n *yaml.Node) []Phase {
 	return out
 }
 
+// gates decodes the gate list. An entry is an expression, or a mapping
+// {expr: EXPR, when: {MATRIX_KEY: VALUE, ...}} that applies only to the
+// variants with those matrix values.
 func (d *decoder) gates(n *yaml.Node) []Gate {
 	var out []Gate
 	for i, item := range d.list(n, "gates") {
 		path := "gates." + strconv.Itoa(i)
 		item = deref(item)
+		var when map[string]string
+		if item != nil && item.Kind == yaml.MappingNode {
+			o := d.object(item, path, "expr", "when")
+			if o == nil || !o.require("expr") {
+				continue
+			}
+			if o.has("when") {
+				when = d.gateWhen(o.vals["when"], path+".when")
+			}
+			item = o.vals["expr"]
+			path += ".expr"
+		}
 		if item == nil || item.Kind != yaml.ScalarNode || item.Tag != "!!str" {
 			d.errf(item, path, "must be an expression such as \"lost == 0\", got %s", describe(item))
 			continue
@@ -457,9 +472,32 @@ func (d *decoder) gates(n *yaml.Node) []Gate {
 			d.errs = append(d.errs, &Error{Pos: p, Msg: path + ": " + msg})
 			continue
 		}
-		out = append(out, Gate{Expr: e, Source: item.Value, Pos: d.pos(item)})
+		out = append(out, Gate{Expr: e, Source: item.Value, Pos: d.pos(item), When: when})
 	}
 	return out
+}
+
+// gateWhen decodes a gate's variant condition: matrix keys and one of their
+// values each. The keys are checked against the matrix by the runner, since a
+// --set may pin a matrix key and so take it out of the matrix.
+func (d *decoder) gateWhen(n *yaml.Node, path string) map[string]string {
+	o := d.object(n, path)
+	if o == nil {
+		return nil
+	}
+	when := map[string]string{}
+	for i := 0; i+1 < len(o.n.Content); i += 2 {
+		k, v := deref(o.n.Content[i]), deref(o.n.Content[i+1])
+		if k == nil || o.keys[k.Value] != k {
+			continue
+		}
+		if v == nil || v.Kind != yaml.ScalarNode {
+			d.errf(v, join(path, k.Value), "must be a matrix value, got %s", describe(v))
+			continue
+		}
+		when[k.Value] = v.Value
+	}
+	return when
 }
 
 func (d *decoder) baseline(n *yaml.Node, b *Baseline) {

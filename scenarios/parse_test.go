@@ -487,3 +487,39 @@ func mustReadF(f *testing.F, path string) []byte {
 	}
 	return b
 }
+
+func TestGateWhen(t *testing.T) {
+	src := `
+name: w
+task: bench.job.process
+load: [{spike: {jobs: 10}}]
+matrix: {workers.prefetch: [0, 10]}
+gates:
+  - lost == 0
+  - {expr: "peak(worker_rss) < 64MiB", when: {workers.prefetch: 10}}
+`
+	s, err := Parse("w.yaml", []byte(src), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs, err := s.Variants()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var applied []string
+	for _, v := range vs {
+		for _, g := range v.Scenario.Gates {
+			if g.Applies(v.Params) {
+				applied = append(applied, v.Name+": "+g.Source)
+			}
+		}
+	}
+	want := []string{"workers.prefetch=0: lost == 0", "workers.prefetch=10: lost == 0", "workers.prefetch=10: peak(worker_rss) < 64MiB"}
+	if strings.Join(applied, "|") != strings.Join(want, "|") {
+		t.Fatalf("applied %q, want %q", applied, want)
+	}
+	_, err = Parse("w.yaml", []byte(strings.Replace(src, `when: {workers.prefetch: 10}`, `when: {workers.prefetch: [10]}, extra: 1`, 1)), nil)
+	if err == nil || !strings.Contains(err.Error(), "w.yaml:8:") || !strings.Contains(err.Error(), "unknown key extra") || !strings.Contains(err.Error(), "must be a matrix value") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -204,6 +204,20 @@ type Gate struct {
 	Expr   *gate.Expr
 	Source string
 	Pos    Pos
+	// When limits the gate to the variants whose matrix values match (key ->
+	// value as written); empty: every variant.
+	When map[string]string
+}
+
+// Applies reports whether g is evaluated for a variant with these params.
+func (g Gate) Applies(params map[string]any) bool {
+	for k, want := range g.When {
+		v, ok := params[k]
+		if !ok || fmt.Sprint(v) != want {
+			return false
+		}
+	}
+	return true
 }
 
 // Baseline configures the comparison against an earlier result.

@@ -97,6 +97,9 @@ func (w *Worker) pause() {
 	}
 	w.paused = true
 	w.intakeOff.Store(true)
+	if w.sess != nil {
+		w.stopConsumersLocked(w.sess)
+	}
 	w.log.Warn("circuit breaker open: consumers cancelled", "open_for", w.cfg.Breaker.OpenFor)
 }
 

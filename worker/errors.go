@@ -77,5 +77,5 @@ type panicError struct {
 
 func (e *panicError) Error() string { return fmt.Sprintf("handler panicked: %v", e.value) }
 
-// errRequeue is given to the breaker for outcomes that say nothing about health.
+// errExcluded is given to the breaker for outcomes that say nothing about health.
 var errExcluded = errors.New("excluded from breaker counts")

@@ -27,14 +27,14 @@ func (w *Worker) retry(s *session, h *handler, job *Job, d *amqp.Delivery, delay
 		w.requeue(d)
 		return
 	}
+	// The confirmed copy is the retry, whatever happens to the ack.
+	w.stats.retried.Add(1)
 	if w.afterRetryPublish != nil {
 		w.afterRetryPublish(job)
 	}
 	if err := d.Ack(false); err != nil {
 		w.log.Warn("ack after retry publish failed; the job will also be redelivered", "tid", job.TID, "job", job.Name, "id", job.ID, "err", err)
-		return
 	}
-	w.stats.retried.Add(1)
 }
 
 // recover runs the handler's recovery function; its failure or panic is logged only,
@@ -76,11 +76,10 @@ func (w *Worker) deadLetter(s *session, h *handler, job *Job, d *amqp.Delivery, 
 		w.requeue(d)
 		return
 	}
+	w.stats.deadLettered.Add(1)
 	if err := d.Ack(false); err != nil {
 		w.log.Warn("ack after dead-lettering failed; the job will also be redelivered", "tid", job.TID, "job", job.Name, "id", job.ID, "err", err)
-		return
 	}
-	w.stats.deadLettered.Add(1)
 }
 
 // copyMessage copies a delivery for republishing: every publisher header survives

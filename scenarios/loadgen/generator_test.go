@@ -461,7 +461,7 @@ func TestNacksAndEvents(t *testing.T) {
 	b := newTestBroker(t)
 	ex := brokertest.Name(t, "loadgen-event")
 	q := brokertest.Name(t, "loadgen-full")
-	if err := b.ch.ExchangeDeclare(ex, amqp.ExchangeFanout, false, true, false, false, nil); err != nil {
+	if err := b.ch.ExchangeDeclare(ex, amqp.ExchangeFanout, false, false, false, false, nil); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

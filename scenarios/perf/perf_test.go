@@ -117,8 +117,8 @@ func TestReportTargetsAndPrint(t *testing.T) {
 			t.Errorf("target %q: met %v (present %v), want %v; targets %+v", name, got, ok, want, r.Targets)
 		}
 	}
-	if n := len(r.Missed()); n != 3 { // two consume runtime/raw cells (c=1 has no data) and the spike
-		t.Errorf("missed %d targets, want 3: %+v", n, r.Missed())
+	if n := len(r.Missed()); n != 2 { // consume runtime/raw and the spike; the cell without data has no target
+		t.Errorf("missed %d targets, want 2: %+v", n, r.Missed())
 	}
 	var out bytes.Buffer
 	if err := r.Print(&out); err != nil {
@@ -242,7 +242,8 @@ func TestRunSmall(t *testing.T) {
 			if s := f.PeakRSS[impl]; len(s.Values) != 2 || s.Min < 1<<20 {
 				t.Errorf("spike prefetch %d %s: peak RSS %+v, want 2 values of at least 1 MiB", f.Prefetch, impl, s)
 			}
-			if s := f.HWM[impl]; s.Min < f.PeakRSS[impl].Min {
+			// The kernel syncs per-thread RSS counters lazily, so the two reads differ by a few pages.
+			if s := f.HWM[impl]; s.Min < 0.95*f.PeakRSS[impl].Min {
 				t.Errorf("spike prefetch %d %s: VmHWM %v below the sampled peak %v", f.Prefetch, impl, s.Min, f.PeakRSS[impl].Min)
 			}
 		}

@@ -173,11 +173,11 @@ func (r *Report) finish() {
 			s := ratio(f.values, ImplRuntime, ImplPeer)
 			f.RuntimeOverPeer = &s
 		}
-		if f.Prefetch >= 10 {
+		if f.Prefetch >= 10 && len(f.RuntimeOverRaw.Values) > 0 {
 			r.check(fmt.Sprintf("consume runtime/raw prefetch %d concurrency %d", f.Prefetch, f.Concurrency),
 				f.RuntimeOverRaw.Median, targetConsumeVsRaw, true)
 		}
-		if f.RuntimeOverPeer != nil {
+		if f.RuntimeOverPeer != nil && len(f.RuntimeOverPeer.Values) > 0 {
 			r.check(fmt.Sprintf("consume runtime/watermill prefetch %d concurrency %d", f.Prefetch, f.Concurrency),
 				f.RuntimeOverPeer.Median, targetConsumeVsPeer, true)
 		}
@@ -231,7 +231,10 @@ func (r *Report) Print(w io.Writer) error {
 	if len(r.Consume) > 0 {
 		p("consume: %d × %d B persistent messages waiting, manual ack per message; msgs/s, median [min–max] of %d\n",
 			r.Messages, r.Size, r.Repeat)
-		_, peer := r.Consume[0].Rates[ImplPeer]
+		peer := false
+		for _, f := range r.Consume {
+			peer = peer || f.RuntimeOverPeer != nil
+		}
 		p("prefetch\tconcurrency\traw amqp091-go\truntime\t")
 		if peer {
 			p("watermill-amqp\t")
@@ -247,8 +250,12 @@ func (r *Report) Print(w io.Writer) error {
 				p("%s\t", f.Rates[ImplPeer].format(formatRate))
 			}
 			p("%s\t", f.RuntimeOverRaw.format(formatRatio))
-			if f.RuntimeOverPeer != nil {
-				p("%s\t", f.RuntimeOverPeer.format(formatRatio))
+			if peer {
+				s := Spread{}
+				if f.RuntimeOverPeer != nil {
+					s = *f.RuntimeOverPeer
+				}
+				p("%s\t", s.format(formatRatio))
 			}
 			p("\n")
 		}

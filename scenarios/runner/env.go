@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/url"
 	"time"
 
@@ -96,7 +95,7 @@ func upEnv(ctx context.Context, sc *scenarios.Scenario, flagURL string, log *slo
 		e.genURL = withHost(u, e.genProxy.Addr())
 	}
 	if sc.Job.DependencyCalls > 0 {
-		e.dep, err = depsim.Start(ctx, depsim.Config{Latency: sc.Dependency.Latency, ErrorRate: sc.Dependency.ErrorRate, Seed: sc.Seed})
+		e.dep, err = depsim.Start(ctx, depsim.Config{Latency: sc.Dependency.Latency, Jitter: sc.Dependency.Jitter, ErrorRate: sc.Dependency.ErrorRate, Seed: sc.Seed})
 		if err != nil {
 			return nil, fmt.Errorf("start dependency: %w", err)
 		}
@@ -138,14 +137,4 @@ func (e *env) down(ctx context.Context, log *slog.Logger) {
 	if err := errors.Join(errs...); err != nil {
 		log.Warn("tear down environment", "err", err)
 	}
-}
-
-// freePort is used by tests that need a port nobody listens on.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

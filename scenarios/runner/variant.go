@@ -262,25 +262,7 @@ func (v *variantRun) drain(ctx context.Context, timeout time.Duration, telErrs <
 func (v *variantRun) tidFor(seq int64) string { return loadgen.TID(v.runID, seq) }
 
 // intendedRate is the schedule's rate at offset t (a spike has none: 0).
-func (v *variantRun) intendedRate(t time.Duration) float64 {
-	var at time.Duration
-	for _, p := range v.phases {
-		switch p.Kind {
-		case "steady":
-			if t < at+p.For {
-				return p.Rate
-			}
-			at += p.For
-		case "ramp":
-			if t < at+p.Over {
-				f := float64(t-at) / float64(p.Over)
-				return p.From + (p.To-p.From)*f
-			}
-			at += p.Over
-		}
-	}
-	return 0
-}
+func (v *variantRun) intendedRate(t time.Duration) float64 { return v.gen.IntendedRate(t) }
 
 func (v *variantRun) fill(rv *report.Variant, g loadgen.Result, start, loadEnd, drainEnd time.Time, drained bool, applied []fault.Applied) {
 	c := v.ledger.Counts()
@@ -328,8 +310,13 @@ func (v *variantRun) fill(rv *report.Variant, g loadgen.Result, start, loadEnd, 
 	}
 	rv.LateSends, rv.LateMaxMS = g.LateSends, float64(g.LateMax)/float64(time.Millisecond)
 	if nonSpike := nonSpikeJobs(v.phases); nonSpike > 0 && float64(g.LateSends) > 0.01*float64(nonSpike) {
-		rv.HarnessBound = true
-		rv.Warnings = append(rv.Warnings, fmt.Sprintf("the load generator fell behind schedule: %d of %d sends were late (worst %.0f ms); latencies are the harness's, not the workers'", g.LateSends, nonSpike, rv.LateMaxMS))
+		if g.Reconnects > 0 || g.BlockedTime > 0 {
+			// The broker was gone or blocked publishers: the sends waited for it.
+			rv.Warnings = append(rv.Warnings, fmt.Sprintf("%d of %d sends were late (worst %.0f ms) while the broker was unreachable or blocking publishers (%d reconnects, blocked %s)", g.LateSends, nonSpike, rv.LateMaxMS, g.Reconnects, g.BlockedTime.Round(time.Millisecond)))
+		} else {
+			rv.HarnessBound = true
+			rv.Warnings = append(rv.Warnings, fmt.Sprintf("the load generator fell behind schedule: %d of %d sends were late (worst %.0f ms); latencies are the harness's, not the workers'", g.LateSends, nonSpike, rv.LateMaxMS))
+		}
 	}
 
 	rv.Series = v.samples.snapshot()
@@ -394,6 +381,14 @@ func evalGates(sc *scenarios.Scenario, rv *report.Variant) {
 	lookup := gate.Lookup(rv)
 	rv.Passed = rv.Error == ""
 	for _, g := range sc.Gates {
+		if !g.Applies(rv.Params) {
+			for k := range g.When {
+				if _, ok := rv.Params[k]; !ok {
+					rv.Warnings = append(rv.Warnings, fmt.Sprintf("gate %q not evaluated: %s is not a matrix key of this run", g.Source, k))
+				}
+			}
+			continue
+		}
 		passed, value, err := g.Expr.Eval(lookup)
 		rg := report.Gate{Expr: g.Source, Passed: passed && err == nil, Value: value}
 		if err != nil {
