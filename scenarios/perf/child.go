@@ -44,8 +44,10 @@ type ChildResult struct {
 	// window measures consuming only.
 	FirstNS int64 `json:"first_ns"`
 	LastNS  int64 `json:"last_ns"`
-	// HWMBytes is the process's peak resident set (VmHWM) at the end.
-	HWMBytes int64 `json:"hwm_bytes"`
+	// HWMBytes is the process's peak resident set (VmHWM) at the end; IdleBytes
+	// its resident set (VmRSS) before it connected: the binary's own footprint.
+	HWMBytes  int64 `json:"hwm_bytes"`
+	IdleBytes int64 `json:"idle_bytes,omitempty"`
 }
 
 // Rate returns messages per second over the measured window (Count-1 intervals).
@@ -155,6 +157,10 @@ func ChildMain(args []string, stdout, stderr io.Writer) int {
 }
 
 func runChild(ctx context.Context, url string, a childArgs) (res ChildResult, err error) {
+	idle, err := selfStatus("VmRSS:")
+	if err != nil {
+		return res, err
+	}
 	if a.cpuProfile != "" {
 		f, err := os.Create(a.cpuProfile)
 		if err != nil {
@@ -181,11 +187,12 @@ func runChild(ctx context.Context, url string, a childArgs) (res ChildResult, er
 			return res, err
 		}
 	}
-	hwm, err := selfHWM()
+	hwm, err := selfStatus("VmHWM:")
 	if err != nil {
 		return res, err
 	}
-	return ChildResult{Impl: a.impl, Count: a.count, FirstNS: t.first.Load(), LastNS: t.last.Load(), HWMBytes: hwm}, nil
+	return ChildResult{Impl: a.impl, Count: a.count, FirstNS: t.first.Load(), LastNS: t.last.Load(),
+		HWMBytes: hwm, IdleBytes: idle}, nil
 }
 
 func writeAllocProfile(path string) error {
@@ -342,13 +349,13 @@ func waitAcked(ctx context.Context, w *worker.Worker, want uint64) error {
 	return nil
 }
 
-// selfHWM returns this process's peak resident set (VmHWM).
-func selfHWM() (int64, error) {
+// selfStatus reads a memory figure of this process from /proc/self/status.
+func selfStatus(key string) (int64, error) {
 	data, err := os.ReadFile("/proc/self/status")
 	if err != nil {
-		return 0, fmt.Errorf("read peak rss: %w", err)
+		return 0, fmt.Errorf("read %s: %w", strings.TrimSuffix(key, ":"), err)
 	}
-	return parseStatusKB(data, "VmHWM:")
+	return parseStatusKB(data, key)
 }
 
 // parseStatusKB reads a "Key:   123 kB" line of /proc/<pid>/status, in bytes.

@@ -90,7 +90,7 @@ func (r *run) cleanup(q string) {
 
 // spikeFigure is one spike run: the child's peak RSS as sampled from /proc and as
 // the kernel's high-water mark.
-type spikeFigure struct{ sampled, hwm int64 }
+type spikeFigure struct{ sampled, hwm, idle int64 }
 
 // spike has impl consume SpikeJobs waiting jobs with a sleeping handler, sampling
 // its RSS.
@@ -112,7 +112,7 @@ func (r *run) spike(ctx context.Context, impl string, prefetch int) (spikeFigure
 	if err := r.drained(q); err != nil {
 		return spikeFigure{}, fmt.Errorf("spike with %s: %w", impl, err)
 	}
-	return spikeFigure{sampled: max(peak, 0), hwm: res.HWMBytes}, nil
+	return spikeFigure{sampled: max(peak, 0), hwm: res.HWMBytes, idle: res.IdleBytes}, nil
 }
 
 // rssInterval is how often a spike child's RSS is sampled, as the runner samples

@@ -85,7 +85,7 @@ func TestReportTargetsAndPrint(t *testing.T) {
 		r.addPublish(PubRawBare, rep, 1100)
 		r.addPublish(PubGenerator, rep, 990)
 		r.addSpike(ImplRaw, 10, rep, spikeFigure{sampled: 10 << 20, hwm: 11 << 20})
-		r.addSpike(ImplRuntime, 10, rep, spikeFigure{sampled: 25 << 20, hwm: 26 << 20})
+		r.addSpike(ImplRuntime, 10, rep, spikeFigure{sampled: 25 << 20, hwm: 26 << 20, idle: 5 << 20})
 		r.addSpike(ImplRaw, 0, rep, spikeFigure{sampled: 100 << 20, hwm: 100 << 20})
 		r.addSpike(ImplRuntime, 0, rep, spikeFigure{sampled: 110 << 20, hwm: 110 << 20})
 		r.addLedger(ledgerFigure{jobs: 1000, heapPerJob: 1.1, allocPerJob: 1.2, statePerJob: 1})
@@ -124,7 +124,7 @@ func TestReportTargetsAndPrint(t *testing.T) {
 	if err := r.Print(&out); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"watermill-amqp", "0.935 [0.900–0.970]", "MISSED", "25.0 MiB", "ledger: 1000 jobs"} {
+	for _, want := range []string{"watermill-amqp", "0.935 [0.900–0.970]", "MISSED", "25.0 MiB", "(26.0 MiB, 5.0 MiB)", "ledger: 1000 jobs"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report does not contain %q:\n%s", want, out.String())
 		}
@@ -241,6 +241,9 @@ func TestRunSmall(t *testing.T) {
 		for _, impl := range []string{ImplRaw, ImplRuntime} {
 			if s := f.PeakRSS[impl]; len(s.Values) != 2 || s.Min < 1<<20 {
 				t.Errorf("spike prefetch %d %s: peak RSS %+v, want 2 values of at least 1 MiB", f.Prefetch, impl, s)
+			}
+			if s := f.Idle[impl]; s.Min <= 0 || s.Max > f.PeakRSS[impl].Min {
+				t.Errorf("spike prefetch %d %s: idle RSS %+v, want positive and below the peak", f.Prefetch, impl, s)
 			}
 			// The kernel syncs per-thread RSS counters lazily, so the two reads differ by a few pages.
 			if s := f.HWM[impl]; s.Min < 0.95*f.PeakRSS[impl].Min {

@@ -52,11 +52,14 @@ type SpikeFigure struct {
 	Prefetch int `json:"prefetch"`
 	// PeakRSS is the highest VmRSS sampled while the consumer ran; HWM is the
 	// kernel's high-water mark (VmHWM) the consumer read at its end.
-	PeakRSS        map[string]Spread `json:"peak_rss_bytes"`
-	HWM            map[string]Spread `json:"hwm_bytes"`
+	PeakRSS map[string]Spread `json:"peak_rss_bytes"`
+	HWM     map[string]Spread `json:"hwm_bytes"`
+	// Idle is the consumer's RSS before it connected: the part of the peak that
+	// is the binary, not the jobs.
+	Idle           map[string]Spread `json:"idle_rss_bytes"`
 	RuntimeOverRaw Spread            `json:"runtime_over_raw"`
 
-	rss, hwm map[string][]float64
+	rss, hwm, idle map[string][]float64
 }
 
 // LedgerFigure is the ledger's memory per job.
@@ -91,7 +94,7 @@ func newReport(c *Config) *Report {
 	}
 	if c.has(SectionSpike) {
 		for _, p := range []int{0, 10} {
-			r.Spike = append(r.Spike, &SpikeFigure{Prefetch: p, rss: map[string][]float64{}, hwm: map[string][]float64{}})
+			r.Spike = append(r.Spike, &SpikeFigure{Prefetch: p, rss: map[string][]float64{}, hwm: map[string][]float64{}, idle: map[string][]float64{}})
 		}
 	}
 	if c.has(SectionLedger) {
@@ -127,6 +130,7 @@ func (r *Report) addSpike(impl string, prefetch, rep int, m spikeFigure) {
 		if f.Prefetch == prefetch {
 			put(f.rss, impl, rep, float64(m.sampled))
 			put(f.hwm, impl, rep, float64(m.hwm))
+			put(f.idle, impl, rep, float64(m.idle))
 		}
 	}
 }
@@ -189,7 +193,7 @@ func (r *Report) finish() {
 		r.check("publish loadgen/raw (same messages)", p.GeneratorOverRaw.Median, targetPublishVsRaw, true)
 	}
 	for _, f := range r.Spike {
-		f.PeakRSS, f.HWM = spreads(f.rss), spreads(f.hwm)
+		f.PeakRSS, f.HWM, f.Idle = spreads(f.rss), spreads(f.hwm), spreads(f.idle)
 		f.RuntimeOverRaw = ratio(f.rss, ImplRuntime, ImplRaw)
 		if f.Prefetch == targetSpikeRSSAtPref {
 			r.check(fmt.Sprintf("spike peak RSS runtime/raw prefetch %d", f.Prefetch), f.RuntimeOverRaw.Median, targetSpikeRSSVsRaw, false)
@@ -269,12 +273,12 @@ func (r *Report) Print(w io.Writer) error {
 		p("\n")
 	}
 	if len(r.Spike) > 0 {
-		p("spike: %d × %d B jobs waiting; peak worker RSS (sampled VmRSS; VmHWM), median [min–max] of %d\n", r.SpikeJobs, r.SpikeSize, r.Repeat)
-		p("prefetch\traw consumer\truntime\truntime/raw\t\n")
+		p("spike: %d × %d B jobs waiting; peak worker RSS (sampled VmRSS), median [min–max] of %d; VmHWM and idle RSS medians\n", r.SpikeJobs, r.SpikeSize, r.Repeat)
+		p("prefetch\traw consumer\t(hwm, idle)\truntime\t(hwm, idle)\truntime/raw\t\n")
 		for _, f := range r.Spike {
-			p("%d\t%s; %s\t%s; %s\t%s\t\n", f.Prefetch,
-				f.PeakRSS[ImplRaw].format(formatBytes), f.HWM[ImplRaw].format(formatBytes),
-				f.PeakRSS[ImplRuntime].format(formatBytes), f.HWM[ImplRuntime].format(formatBytes),
+			p("%d\t%s\t(%s, %s)\t%s\t(%s, %s)\t%s\t\n", f.Prefetch,
+				f.PeakRSS[ImplRaw].format(formatBytes), formatBytes(f.HWM[ImplRaw].Median), formatBytes(f.Idle[ImplRaw].Median),
+				f.PeakRSS[ImplRuntime].format(formatBytes), formatBytes(f.HWM[ImplRuntime].Median), formatBytes(f.Idle[ImplRuntime].Median),
 				f.RuntimeOverRaw.format(formatRatio))
 		}
 		p("\n")

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/benchmq/bench/report"
+	"github.com/benchmq/bench/report/gate"
 )
 
 // progress prints the live state of a variant: one rewritten line on a
@@ -65,7 +66,11 @@ func (r *Runner) printSummary(i, n int, v *report.Variant) {
 		if !g.Passed {
 			mark = "FAIL"
 		}
-		fmt.Fprintf(w, "  %s %s (value %g)%s\n", mark, g.Expr, g.Value, suffix(g.Error))
+		value := fmt.Sprintf("%g", g.Value)
+		if e, err := gate.Parse(g.Expr); err == nil {
+			value = e.FormatValue(g.Value)
+		}
+		fmt.Fprintf(w, "  %s %s (value %s)%s\n", mark, g.Expr, value, suffix(g.Error))
 	}
 	for _, warn := range v.Warnings {
 		fmt.Fprintf(w, "  warning: %s\n", warn)

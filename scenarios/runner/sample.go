@@ -138,6 +138,12 @@ func (sm *sampler) sample(now, start time.Time) {
 	row["worker_rss_total_bytes"] = float64(rssTotal)
 	row["worker_heap_bytes"] = float64(heap)
 	row["worker_inflight"] = float64(inflight)
+	if unacked == 0 {
+		// The runtime does not see what its client library prefetched, so the
+		// broker-side view is derived: every confirmed job without a final outcome
+		// is ready, waiting in a retry tier, or delivered and not yet acked.
+		unacked = max(0, v.ledger.Outstanding()-int64(row["queue_ready"])-retry)
+	}
 	row["queue_unacked"] = float64(unacked)
 	row["worker_goroutines"] = float64(gor)
 	row["breaker_open"] = float64(open)
