@@ -127,6 +127,14 @@ func jobFrom(w *Worker, h *handler, d *amqp.Delivery) *Job {
 	return j
 }
 
+// HeaderInt reads an integer header of a job (such as HeaderAttempt) whatever
+// integer width the publisher chose.
+func (j *Job) HeaderInt(key string) (int64, bool) { return intHeader(j.Headers[key]) }
+
+// HeaderInt reads an integer header of a message whatever integer width the
+// publisher chose.
+func HeaderInt(h amqp.Table, key string) (int64, bool) { return intHeader(h[key]) }
+
 // intHeader reads an integer header whatever width the publisher chose.
 func intHeader(v any) (int64, bool) {
 	switch n := v.(type) {

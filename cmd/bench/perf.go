@@ -102,7 +102,8 @@ func cmdPerf(args []string) int {
 	rep, err := perf.Run(ctx, cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench perf:", err)
-		if errors.Is(err, perf.ErrConfig) {
+		var ce *perf.ConfigError
+		if errors.As(err, &ce) {
 			return exitInput
 		}
 		return exitEnv

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -48,6 +49,17 @@ type ChildResult struct {
 	// its resident set (VmRSS) before it connected: the binary's own footprint.
 	HWMBytes  int64 `json:"hwm_bytes"`
 	IdleBytes int64 `json:"idle_bytes,omitempty"`
+	// CPUNS is the process's user+system CPU time over the same window: unlike
+	// msgs/s it hardly depends on what else the machine runs.
+	CPUNS int64 `json:"cpu_ns"`
+}
+
+// CPUPerMessage returns the CPU time the process spent per message, in µs.
+func (r ChildResult) CPUPerMessage() float64 {
+	if r.Count < 2 {
+		return 0
+	}
+	return float64(r.CPUNS) / 1e3 / float64(r.Count-1)
 }
 
 // Rate returns messages per second over the measured window (Count-1 intervals).
@@ -192,7 +204,7 @@ func runChild(ctx context.Context, url string, a childArgs) (res ChildResult, er
 		return res, err
 	}
 	return ChildResult{Impl: a.impl, Count: a.count, FirstNS: t.first.Load(), LastNS: t.last.Load(),
-		HWMBytes: hwm, IdleBytes: idle}, nil
+		HWMBytes: hwm, IdleBytes: idle, CPUNS: t.lastCPU.Load() - t.firstCPU.Load()}, nil
 }
 
 func writeAllocProfile(path string) error {
@@ -210,13 +222,14 @@ func writeAllocProfile(path string) error {
 	return nil
 }
 
-// tally counts handled messages and timestamps the first and the last; time.Now is
-// read twice per run, not per message.
+// tally counts handled messages and reads the clock and the process's CPU time
+// at the first and the last: twice per run, not per message.
 type tally struct {
-	want        int64
-	n           atomic.Int64
-	first, last atomic.Int64
-	done        chan struct{}
+	want              int64
+	n                 atomic.Int64
+	first, last       atomic.Int64
+	firstCPU, lastCPU atomic.Int64
+	done              chan struct{}
 }
 
 func newTally(want int64) *tally { return &tally{want: want, done: make(chan struct{})} }
@@ -225,11 +238,22 @@ func (t *tally) add() {
 	k := t.n.Add(1)
 	if k == 1 {
 		t.first.Store(time.Now().UnixNano())
+		t.firstCPU.Store(cpuTime())
 	}
 	if k == t.want {
+		t.lastCPU.Store(cpuTime())
 		t.last.Store(time.Now().UnixNano())
 		close(t.done)
 	}
+}
+
+// cpuTime returns this process's user+system CPU time in ns (0 if unknown).
+func cpuTime() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
 func (t *tally) wait(ctx context.Context) error {
@@ -259,8 +283,9 @@ func consumeRaw(ctx context.Context, url string, a childArgs, t *tally) error {
 	if err != nil {
 		return fmt.Errorf("consume queue %q: %w", a.queue, err)
 	}
+	ctx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
 	var wg sync.WaitGroup
-	var ackErr atomic.Pointer[error]
 	for range a.concurrency {
 		wg.Add(1)
 		go func() {
@@ -270,7 +295,7 @@ func consumeRaw(ctx context.Context, url string, a childArgs, t *tally) error {
 					time.Sleep(a.work)
 				}
 				if err := d.Ack(false); err != nil {
-					ackErr.CompareAndSwap(nil, &err)
+					fail(fmt.Errorf("ack: %w", err))
 					continue
 				}
 				t.add()
@@ -281,8 +306,8 @@ func consumeRaw(ctx context.Context, url string, a childArgs, t *tally) error {
 	// Closing the connection ends the delivery channel and so the goroutines.
 	closeErr := conn.Close()
 	wg.Wait()
-	if p := ackErr.Load(); p != nil {
-		return fmt.Errorf("ack: %w", *p)
+	if cause := context.Cause(ctx); waitErr != nil && cause != nil {
+		return fmt.Errorf("consume queue %q: %w", a.queue, cause)
 	}
 	if waitErr != nil {
 		return waitErr

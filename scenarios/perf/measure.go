@@ -43,14 +43,14 @@ type Cell struct {
 }
 
 // consume prefills a fresh queue and has impl consume it in a child process.
-func (r *run) consume(ctx context.Context, impl string, cell Cell, rep int) (float64, error) {
+func (r *run) consume(ctx context.Context, impl string, cell Cell, rep int) (ChildResult, error) {
 	q := queueName()
 	defer r.cleanup(q)
 	if err := r.admin.declare(q); err != nil {
-		return 0, err
+		return ChildResult{}, err
 	}
 	if err := prefill(ctx, r.admin, r.cfg.URL, q, r.cfg.Messages, r.cfg.Size); err != nil {
-		return 0, err
+		return ChildResult{}, err
 	}
 	a := childArgs{impl: impl, queue: q, prefetch: cell.Prefetch, concurrency: cell.Concurrency,
 		count: r.cfg.Messages, timeout: r.cfg.ChildTimeout}
@@ -60,12 +60,12 @@ func (r *run) consume(ctx context.Context, impl string, cell Cell, rep int) (flo
 	}
 	res, _, err := r.child(ctx, a, false)
 	if err != nil {
-		return 0, fmt.Errorf("consume with %s (prefetch %d, concurrency %d): %w", impl, cell.Prefetch, cell.Concurrency, err)
+		return ChildResult{}, fmt.Errorf("consume with %s (prefetch %d, concurrency %d): %w", impl, cell.Prefetch, cell.Concurrency, err)
 	}
 	if err := r.drained(q); err != nil {
-		return 0, fmt.Errorf("consume with %s: %w", impl, err)
+		return ChildResult{}, fmt.Errorf("consume with %s: %w", impl, err)
 	}
-	return res.Rate(), nil
+	return res, nil
 }
 
 // drained checks that the consumer acked everything: an unacked message would

@@ -51,8 +51,12 @@ const (
 // DefaultURL is the broker a developer machine of the project runs.
 const DefaultURL = "amqp://guest:guest@127.0.0.1:5672/"
 
-// ErrConfig is wrapped by Run's error when the Config is invalid.
-var ErrConfig = errors.New("invalid perf config")
+// ConfigError is Run's error when the Config is invalid; it lists every problem.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return "invalid perf config: " + e.Err.Error() }
+
+func (e *ConfigError) Unwrap() error { return e.Err }
 
 // DefaultPrefetches are the consume prefetch counts measured when
 // Config.Prefetches is nil.
@@ -210,7 +214,7 @@ func (c *Config) cells() []Cell {
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		return nil, &ConfigError{Err: err}
 	}
 	r := &run{cfg: &cfg, rep: newReport(&cfg)}
 	if cfg.has(SectionConsume) || cfg.has(SectionPublish) || cfg.has(SectionSpike) {
@@ -259,13 +263,13 @@ func (r *run) repetition(ctx context.Context, i int) error {
 		}
 		for _, cell := range r.cfg.cells() {
 			for _, impl := range rot(impls) {
-				rate, err := r.consume(ctx, impl, cell, i)
+				res, err := r.consume(ctx, impl, cell, i)
 				if err != nil {
 					return err
 				}
-				r.rep.addConsume(cell, impl, i, rate)
-				r.progress("rep %d/%d consume %-7s prefetch %3d concurrency %3d: %s msgs/s",
-					i+1, r.cfg.Repeat, impl, cell.Prefetch, cell.Concurrency, formatRate(rate))
+				r.rep.addConsume(cell, impl, i, res.Rate(), res.CPUPerMessage())
+				r.progress("rep %d/%d consume %-7s prefetch %3d concurrency %3d: %s msgs/s, %.1f µs CPU/msg",
+					i+1, r.cfg.Repeat, impl, cell.Prefetch, cell.Concurrency, formatRate(res.Rate()), res.CPUPerMessage())
 			}
 		}
 	}

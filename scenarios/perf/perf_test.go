@@ -48,8 +48,9 @@ func TestRatiosPairRepetitions(t *testing.T) {
 
 func TestConfigReportsAllProblems(t *testing.T) {
 	_, err := Run(t.Context(), Config{Repeat: -1, Messages: 1, Prefetches: []int{0}, Only: []string{"nope"}, SpikeWork: -time.Second})
-	if !errors.Is(err, ErrConfig) {
-		t.Fatalf("Run with a bad config: %v, want ErrConfig", err)
+	var ce *ConfigError
+	if !errors.As(err, &ce) {
+		t.Fatalf("Run with a bad config: %v, want a *ConfigError", err)
 	}
 	for _, want := range []string{"url: required", "child: required", "repeat -1", "messages 1", "prefetch 0", `section "nope"`, "spike work -1s"} {
 		if !strings.Contains(err.Error(), want) {
@@ -78,9 +79,9 @@ func TestReportTargetsAndPrint(t *testing.T) {
 	r := newReport(&cfg)
 	cell := Cell{Prefetch: 10, Concurrency: 10}
 	for rep, v := range [][3]float64{{100, 97, 90}, {200, 180, 150}} { // raw, runtime, peer
-		r.addConsume(cell, ImplRaw, rep, v[0])
-		r.addConsume(cell, ImplRuntime, rep, v[1])
-		r.addConsume(cell, ImplPeer, rep, v[2])
+		r.addConsume(cell, ImplRaw, rep, v[0], 10)
+		r.addConsume(cell, ImplRuntime, rep, v[1], 11)
+		r.addConsume(cell, ImplPeer, rep, v[2], 20)
 		r.addPublish(PubRaw, rep, 1000)
 		r.addPublish(PubRawBare, rep, 1100)
 		r.addPublish(PubGenerator, rep, 990)
@@ -124,7 +125,7 @@ func TestReportTargetsAndPrint(t *testing.T) {
 	if err := r.Print(&out); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"watermill-amqp", "0.935 [0.900–0.970]", "MISSED", "25.0 MiB", "(26.0 MiB, 5.0 MiB)", "ledger: 1000 jobs"} {
+	for _, want := range []string{"watermill-amqp", "0.935 [0.900–0.970]", "MISSED", "25.0 MiB", "(26.0 MiB, 5.0 MiB)", "11.0 [11.0–11.0]", "ledger: 1000 jobs"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report does not contain %q:\n%s", want, out.String())
 		}
@@ -212,20 +213,25 @@ func TestRunSmall(t *testing.T) {
 	var progress bytes.Buffer
 	rep, err := Run(ctx, Config{
 		URL: url, Child: selfChild, Peer: peer,
-		Repeat: 2, Messages: 300, Prefetches: []int{1, 10},
+		Repeat: 2, Messages: 300, Prefetches: []int{10},
 		SpikeJobs: 300, SpikeSize: 1024, SpikeWork: 100 * time.Microsecond, SpikeConcurrency: 2,
 		LedgerJobs: 100_000, Progress: &progress,
 	})
 	if err != nil {
 		t.Fatalf("Run: %v\nprogress:\n%s", err, progress.String())
 	}
-	if len(rep.Consume) != 3 {
-		t.Fatalf("%d consume cells, want 3", len(rep.Consume))
+	if len(rep.Consume) != 2 {
+		t.Fatalf("%d consume cells, want 2", len(rep.Consume))
 	}
 	for _, f := range rep.Consume {
 		for _, impl := range []string{ImplRaw, ImplRuntime, ImplPeer} {
 			if s := f.Rates[impl]; len(s.Values) != 2 || s.Min <= 0 {
 				t.Errorf("consume %v %s: %+v, want 2 positive rates", f.Cell, impl, s)
+			}
+		}
+		for _, impl := range []string{ImplRaw, ImplRuntime, ImplPeer} {
+			if s := f.CPU[impl]; len(s.Values) != 2 || s.Min <= 0 {
+				t.Errorf("consume %v %s: CPU/msg %+v, want 2 positive values", f.Cell, impl, s)
 			}
 		}
 		if f.RuntimeOverPeer == nil || len(f.RuntimeOverRaw.Values) != 2 {

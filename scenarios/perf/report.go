@@ -33,8 +33,13 @@ type ConsumeFigure struct {
 	Rates           map[string]Spread `json:"rates"`
 	RuntimeOverRaw  Spread            `json:"runtime_over_raw"`
 	RuntimeOverPeer *Spread           `json:"runtime_over_peer,omitempty"`
+	// CPU is each consumer process's CPU time per message in µs, and
+	// RuntimeCPUOverRaw the runtime's relative to the raw loop's (lower is
+	// better): the consumers' own cost, which the broker's pace does not hide.
+	CPU               map[string]Spread `json:"cpu_us_per_msg"`
+	RuntimeCPUOverRaw Spread            `json:"runtime_cpu_over_raw"`
 
-	values map[string][]float64
+	values, cpu map[string][]float64
 }
 
 // PublishFigure compares the load generator with the raw publishers.
@@ -86,7 +91,7 @@ func newReport(c *Config) *Report {
 	r := &Report{Repeat: c.Repeat, Messages: c.Messages, Size: c.Size, SpikeJobs: c.SpikeJobs, SpikeSize: c.SpikeSize}
 	if c.has(SectionConsume) {
 		for _, cell := range c.cells() {
-			r.Consume = append(r.Consume, &ConsumeFigure{Cell: cell, values: map[string][]float64{}})
+			r.Consume = append(r.Consume, &ConsumeFigure{Cell: cell, values: map[string][]float64{}, cpu: map[string][]float64{}})
 		}
 	}
 	if c.has(SectionPublish) {
@@ -113,10 +118,11 @@ func put(m map[string][]float64, key string, rep int, v float64) {
 	m[key] = s
 }
 
-func (r *Report) addConsume(cell Cell, impl string, rep int, rate float64) {
+func (r *Report) addConsume(cell Cell, impl string, rep int, rate, cpuPerMsg float64) {
 	for _, f := range r.Consume {
 		if f.Cell == cell {
 			put(f.values, impl, rep, rate)
+			put(f.cpu, impl, rep, cpuPerMsg)
 		}
 	}
 }
@@ -171,8 +177,9 @@ const (
 // finish computes the spreads and ratios and checks the targets.
 func (r *Report) finish() {
 	for _, f := range r.Consume {
-		f.Rates = spreads(f.values)
+		f.Rates, f.CPU = spreads(f.values), spreads(f.cpu)
 		f.RuntimeOverRaw = ratio(f.values, ImplRuntime, ImplRaw)
+		f.RuntimeCPUOverRaw = ratio(f.cpu, ImplRuntime, ImplRaw)
 		if _, ok := f.values[ImplPeer]; ok {
 			s := ratio(f.values, ImplRuntime, ImplPeer)
 			f.RuntimeOverPeer = &s
@@ -262,6 +269,21 @@ func (r *Report) Print(w io.Writer) error {
 				p("%s\t", s.format(formatRatio))
 			}
 			p("\n")
+		}
+		p("\n")
+		p("consume: CPU time of the consumer process per message, µs, median [min–max] of %d (lower is better)\n", r.Repeat)
+		p("prefetch\tconcurrency\traw amqp091-go\truntime\t")
+		if peer {
+			p("watermill-amqp\t")
+		}
+		p("runtime/raw\t\n")
+		us := func(v float64) string { return fmt.Sprintf("%.1f", v) }
+		for _, f := range r.Consume {
+			p("%d\t%d\t%s\t%s\t", f.Prefetch, f.Concurrency, f.CPU[ImplRaw].format(us), f.CPU[ImplRuntime].format(us))
+			if peer {
+				p("%s\t", f.CPU[ImplPeer].format(us))
+			}
+			p("%s\t\n", f.RuntimeCPUOverRaw.format(formatRatio))
 		}
 		p("\n")
 	}

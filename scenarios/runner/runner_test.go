@@ -16,8 +16,13 @@ import (
 
 // The runner spawns this test binary as its worker processes.
 func TestMain(m *testing.M) {
-	if os.Getenv("BENCH_WORKER") == "1" && len(os.Args) > 1 && os.Args[1] == "worker" {
-		os.Exit(simworker.Main(os.Args[2:], os.Stderr))
+	if os.Getenv("BENCH_WORKER") == "1" && len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "worker":
+			os.Exit(simworker.Main(os.Args[2:], os.Stderr))
+		case "idle":
+			idleWorker()
+		}
 	}
 	goleak.VerifyTestMain(m)
 }

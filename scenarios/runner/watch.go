@@ -74,8 +74,8 @@ func (w *watcher) consumeDead(ctx context.Context, queue string) error {
 		defer w.wg.Done()
 		defer ch.Close()
 		for d := range deliveries {
-			seq, ok := headerInt(d.Headers, loadgen.HeaderSeq)
-			attempts, _ := headerInt(d.Headers, worker.HeaderAttempts)
+			seq, ok := worker.HeaderInt(d.Headers, loadgen.HeaderSeq)
+			attempts, _ := worker.HeaderInt(d.Headers, worker.HeaderAttempts)
 			if ok {
 				w.ledger.Final(seq, ledger.DeadLettered, int(attempts))
 				w.dead.Add(1)
@@ -155,18 +155,4 @@ func (w *watcher) close() {
 	if err != nil && !errors.Is(err, amqp.ErrClosed) {
 		w.log.Debug("close watcher", "err", err)
 	}
-}
-
-func headerInt(h amqp.Table, key string) (int64, bool) {
-	switch v := h[key].(type) {
-	case int64:
-		return v, true
-	case int32:
-		return int64(v), true
-	case int16:
-		return int64(v), true
-	case int:
-		return int64(v), true
-	}
-	return 0, false
 }

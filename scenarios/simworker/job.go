@@ -11,8 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	amqp "github.com/rabbitmq/amqp091-go"
-
 	"github.com/benchmq/bench/chaos/depsim"
 	"github.com/benchmq/bench/scenarios/loadgen"
 	"github.com/benchmq/bench/scenarios/telemetry"
@@ -55,29 +53,10 @@ func newJob(cfg Config, tel reporter, pub func(ctx context.Context, event string
 	return j
 }
 
-// headerInt64 reads an integer header whatever integer type the broker kept.
-func headerInt64(h amqp.Table, key string) (int64, bool) {
-	switch v := h[key].(type) {
-	case int64:
-		return v, true
-	case int32:
-		return int64(v), true
-	case int16:
-		return int64(v), true
-	case int:
-		return int64(v), true
-	case uint32:
-		return int64(v), true
-	case uint16:
-		return int64(v), true
-	}
-	return 0, false
-}
-
 // handle runs one attempt of the simulated job.
 func (j *job) handle(ctx context.Context, jb *worker.Job) error {
 	start := time.Now()
-	seq, ok := headerInt64(jb.Headers, loadgen.HeaderSeq)
+	seq, ok := jb.HeaderInt(loadgen.HeaderSeq)
 	if !ok {
 		return worker.Permanent(fmt.Errorf("job %s has no %s header", jb.ID, loadgen.HeaderSeq))
 	}
@@ -135,7 +114,7 @@ func (j *job) handle(ctx context.Context, jb *worker.Job) error {
 // recover is the recovery function: the job's attempts ran out or it failed
 // permanently. The runtime dead-letters it after this returns.
 func (j *job) recover(ctx context.Context, jb *worker.Job, cause error) error {
-	seq, ok := headerInt64(jb.Headers, loadgen.HeaderSeq)
+	seq, ok := jb.HeaderInt(loadgen.HeaderSeq)
 	if !ok {
 		return nil // not a harness job: nothing to account
 	}
@@ -146,7 +125,7 @@ func (j *job) report(seq int64, jb *worker.Job, kind telemetry.Kind, start time.
 	if j.tel == nil {
 		return nil
 	}
-	intended, _ := headerInt64(jb.Headers, loadgen.HeaderIntended)
+	intended, _ := jb.HeaderInt(loadgen.HeaderIntended)
 	now := time.Now()
 	o := telemetry.Outcome{Seq: seq, Kind: kind, Attempt: jb.Attempt, Intended: intended, Done: now.UnixNano(), Processing: now.Sub(start)}
 	if err := j.tel.Outcome(o); err != nil {

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -36,6 +37,7 @@ type result struct {
 	FirstNS  int64  `json:"first_ns"`
 	LastNS   int64  `json:"last_ns"`
 	HWMBytes int64  `json:"hwm_bytes"`
+	CPUNS    int64  `json:"cpu_ns"`
 }
 
 type args struct {
@@ -99,7 +101,7 @@ func consume(ctx context.Context, url string, a args) (result, error) {
 	subCtx, stop := context.WithCancel(ctx)
 	defer stop()
 
-	var n, first, last atomic.Int64
+	var n, first, last, firstCPU, lastCPU atomic.Int64
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	for range a.concurrency {
@@ -117,9 +119,11 @@ func consume(ctx context.Context, url string, a args) (result, error) {
 				k := n.Add(1)
 				if k == 1 {
 					first.Store(time.Now().UnixNano())
+					firstCPU.Store(cpuTime())
 				}
 				m.Ack()
 				if k == a.count {
+					lastCPU.Store(cpuTime())
 					last.Store(time.Now().UnixNano())
 					close(done)
 				}
@@ -152,7 +156,17 @@ func consume(ctx context.Context, url string, a args) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	return result{Impl: "peer", Count: a.count, FirstNS: first.Load(), LastNS: last.Load(), HWMBytes: hwm}, nil
+	return result{Impl: "peer", Count: a.count, FirstNS: first.Load(), LastNS: last.Load(), HWMBytes: hwm,
+		CPUNS: lastCPU.Load() - firstCPU.Load()}, nil
+}
+
+// cpuTime returns this process's user+system CPU time in ns (0 if unknown).
+func cpuTime() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
 // peakRSS reads VmHWM from /proc/self/status, in bytes.

@@ -1,0 +1,24 @@
+package main
+
+import "testing"
+
+func TestPerfRejectsBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--repeat", "0"},
+		{"--messages", "1"},
+		{"--only", "nope"},
+		{"--prefetch", "0"},
+		{"extra-arg"},
+		{"--no-such-flag"},
+	} {
+		if code := cmdPerf(args); code != exitInput {
+			t.Errorf("bench perf %v: exit %d, want %d", args, code, exitInput)
+		}
+	}
+}
+
+func TestPerfChildRejectsBadFlags(t *testing.T) {
+	if code := cmdPerf([]string{"--child", "--impl", "fast"}); code != exitInput {
+		t.Errorf("bench perf --child --impl fast: exit %d, want %d", code, exitInput)
+	}
+}

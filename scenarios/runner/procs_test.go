@@ -1,0 +1,146 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// idleWorker stands in for a worker process: it waits for SIGTERM and exits 0.
+func idleWorker() {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGTERM)
+	fmt.Println("idle worker up")
+	<-c
+	fmt.Println("idle worker stopping")
+	os.Exit(0)
+}
+
+func procState(t *testing.T, pid int) string {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return "gone"
+	}
+	// pid (comm) state ...: the state follows the last ')'.
+	s := string(data)
+	return strings.Fields(s[strings.LastIndexByte(s, ')')+1:])[0]
+}
+
+// waitState polls /proc until pid reaches one of the states (the kernel gives no event).
+func waitState(t *testing.T, pid int, states string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(states, procState(t, pid)) {
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d in state %s, want one of %s", pid, procState(t, pid), states)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitLogs waits until each worker's log says it is up (its signal handler is set).
+func waitLogs(t *testing.T, dir string, n int, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		up := 0
+		for i := range n {
+			b, _ := os.ReadFile(fmt.Sprintf("%s/worker-%d.log", dir, i))
+			if strings.Count(string(b), want) >= 1 {
+				up++
+			}
+		}
+		if up == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d workers logged %q", up, n, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestProcsActionsOnRealProcesses(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	p := newProcs([]string{exe, "idle"}, "unused.json", "127.0.0.1:1", dir, 1)
+	if err := p.startAll(2); err != nil {
+		t.Fatal(err)
+	}
+	defer p.stopAll(10 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	waitLogs(t, dir, 2, "idle worker up")
+	before := p.pids()
+	if len(before) != 2 {
+		t.Fatalf("pids %v", before)
+	}
+	if err := p.Kill(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after := p.pids()
+	if len(after) != 2 || (after[0] == before[0] && after[1] == before[1]) {
+		t.Fatalf("kill did not respawn a process: %v -> %v", before, after)
+	}
+	for _, pid := range before {
+		if pid != after[0] && pid != after[1] {
+			waitState(t, pid, "gone Z")
+		}
+	}
+
+	waitLogs(t, dir, 2, "idle worker up")
+	before = after
+	if err := p.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after = p.pids()
+	if len(after) != 2 || (after[0] == before[0] && after[1] == before[1]) {
+		t.Fatalf("stop did not respawn a process: %v -> %v", before, after)
+	}
+	logs, _ := os.ReadFile(dir + "/worker-0.log")
+	logs1, _ := os.ReadFile(dir + "/worker-1.log")
+	if !strings.Contains(string(logs)+string(logs1), "idle worker stopping") {
+		t.Fatalf("stop was not graceful (no SIGTERM handled); logs: %q %q", logs, logs1)
+	}
+
+	resume, err := p.Pause(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for stopped := 0; stopped != 1; {
+		stopped = 0
+		for _, pid := range p.pids() {
+			if procState(t, pid) == "T" {
+				stopped++
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d processes stopped after pause, want 1", stopped)
+		}
+		if stopped != 1 {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if err := resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range p.pids() {
+		waitState(t, pid, "S R")
+	}
+	select {
+	case err := <-p.died:
+		t.Fatalf("a process died unexpectedly: %v", err)
+	default:
+	}
+}
