@@ -211,7 +211,10 @@ func (v *variantRun) run(ctx context.Context) (rv report.Variant, err error) {
 	_ = tel.Close(cctx)
 	cancel()
 
-	v.fill(&rv, genRes, start, loadEnd, drainEnd, drained, applied)
+	v.fill(&rv, genRes, start, loadEnd, drainEnd, drained || ctx.Err() != nil, applied)
+	if ctx.Err() != nil {
+		rv.Warnings = append(rv.Warnings, fmt.Sprintf("interrupted %.1fs after the load started: counts are as far as the run got, and jobs without an outcome yet count as lost", drainEnd.Sub(start).Seconds()))
+	}
 	if ctx.Err() != nil && runErr == nil {
 		runErr = ctx.Err()
 	}
