@@ -21,10 +21,10 @@ type env struct {
 	broker broker.Broker
 	ctl    broker.Controller // nil unless the broker is managed
 
-	proxies     *proxy.Set
-	workerProxy *proxy.Proxy // workers → broker, when broker faults are scheduled
-	genProxy    *proxy.Proxy // load generator → broker, likewise
-	depProxy    *proxy.Proxy // workers → dependency, when dependency faults are scheduled
+	proxies     proxies
+	workerProxy proxy.Target // workers → broker, when broker faults are scheduled
+	genProxy    proxy.Target // load generator → broker, likewise
+	depProxy    proxy.Target // workers → dependency, when dependency faults are scheduled
 	dep         *depsim.Server
 
 	directURL string // the runner's own connection: no proxy
@@ -77,7 +77,15 @@ func upEnv(ctx context.Context, sc *scenarios.Scenario, flagURL string, log *slo
 
 	needBroker, needDep := needs(sc)
 	if needBroker || needDep {
-		e.proxies = proxy.New()
+		if sc.Chaos.ToxiproxyURL != "" {
+			ext, err := proxy.NewExternal(sc.Chaos.ToxiproxyURL)
+			if err != nil {
+				return nil, fmt.Errorf("use toxiproxy at %s: %w", redact.URL(sc.Chaos.ToxiproxyURL), err)
+			}
+			e.proxies = &externalProxies{ext: ext, prefix: "bench-" + newRunID()[:8] + "-"}
+		} else {
+			e.proxies = embeddedProxies{proxy.New()}
+		}
 	}
 	if needBroker {
 		u, err := url.Parse(b.URL())
@@ -85,10 +93,10 @@ func upEnv(ctx context.Context, sc *scenarios.Scenario, flagURL string, log *slo
 			return nil, fmt.Errorf("parse broker url %s: %w", redact.URL(b.URL()), err)
 		}
 		upstream := u.Host
-		if e.workerProxy, err = e.proxies.Add("broker-workers", upstream); err != nil {
+		if e.workerProxy, err = e.proxies.add(ctx, "broker-workers", upstream); err != nil {
 			return nil, fmt.Errorf("start broker proxy: %w", err)
 		}
-		if e.genProxy, err = e.proxies.Add("broker-generator", upstream); err != nil {
+		if e.genProxy, err = e.proxies.add(ctx, "broker-generator", upstream); err != nil {
 			return nil, fmt.Errorf("start broker proxy: %w", err)
 		}
 		e.workerURL = withHost(u, e.workerProxy.Addr())
@@ -105,7 +113,7 @@ func upEnv(ctx context.Context, sc *scenarios.Scenario, flagURL string, log *slo
 			if err != nil {
 				return nil, fmt.Errorf("parse dependency url: %w", err)
 			}
-			if e.depProxy, err = e.proxies.Add("dependency", du.Host); err != nil {
+			if e.depProxy, err = e.proxies.add(ctx, "dependency", du.Host); err != nil {
 				return nil, fmt.Errorf("start dependency proxy: %w", err)
 			}
 			e.depURL = withHost(du, e.depProxy.Addr())
@@ -124,7 +132,7 @@ func withHost(u *url.URL, host string) string {
 func (e *env) down(ctx context.Context, log *slog.Logger) {
 	var errs []error
 	if e.proxies != nil {
-		errs = append(errs, e.proxies.Close())
+		errs = append(errs, e.proxies.close(ctx))
 	}
 	if e.dep != nil {
 		errs = append(errs, e.dep.Close())
@@ -138,3 +146,29 @@ func (e *env) down(ctx context.Context, log *slog.Logger) {
 		log.Warn("tear down environment", "err", err)
 	}
 }
+
+// proxies is where the run's Toxiproxy proxies live: embedded in this process,
+// or an external toxiproxy-server (chaos.toxiproxy_url).
+type proxies interface {
+	add(ctx context.Context, name, upstream string) (proxy.Target, error)
+	close(ctx context.Context) error
+}
+
+type embeddedProxies struct{ set *proxy.Set }
+
+func (p embeddedProxies) add(_ context.Context, name, upstream string) (proxy.Target, error) {
+	return p.set.Add(name, upstream)
+}
+
+func (p embeddedProxies) close(context.Context) error { return p.set.Close() }
+
+type externalProxies struct {
+	ext    *proxy.External
+	prefix string // run-unique: the server may be shared
+}
+
+func (p *externalProxies) add(ctx context.Context, name, upstream string) (proxy.Target, error) {
+	return p.ext.Add(ctx, p.prefix+name, "127.0.0.1:0", upstream)
+}
+
+func (p *externalProxies) close(ctx context.Context) error { return p.ext.Close(ctx) }
