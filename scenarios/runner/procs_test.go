@@ -32,38 +32,43 @@ func procState(t *testing.T, pid int) string {
 	return strings.Fields(s[strings.LastIndexByte(s, ')')+1:])[0]
 }
 
-// waitState polls /proc until pid reaches one of the states (the kernel gives no event).
+// eventually polls cond until it holds: process states and log files give no
+// event to wait on.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// waitState waits until pid reaches one of the states.
 func waitState(t *testing.T, pid int, states string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(states, procState(t, pid)) {
-		if time.Now().After(deadline) {
-			t.Fatalf("pid %d in state %s, want one of %s", pid, procState(t, pid), states)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually(t, fmt.Sprintf("pid %d in one of %s", pid, states), func() bool {
+		return strings.Contains(states, procState(t, pid))
+	})
 }
 
 // waitLogs waits until each worker's log says it is up (its signal handler is set).
 func waitLogs(t *testing.T, dir string, n int, want string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		up := 0
+	eventually(t, fmt.Sprintf("%d workers to log %q", n, want), func() bool {
 		for i := range n {
 			b, _ := os.ReadFile(fmt.Sprintf("%s/worker-%d.log", dir, i))
-			if strings.Count(string(b), want) >= 1 {
-				up++
+			if !strings.Contains(string(b), want) {
+				return false
 			}
 		}
-		if up == n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d workers logged %q", up, n, want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return true
+	})
 }
 
 func TestProcsActionsOnRealProcesses(t *testing.T) {
@@ -117,21 +122,15 @@ func TestProcsActionsOnRealProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for stopped := 0; stopped != 1; {
-		stopped = 0
+	eventually(t, "one process stopped by the pause", func() bool {
+		stopped := 0
 		for _, pid := range p.pids() {
 			if procState(t, pid) == "T" {
 				stopped++
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d processes stopped after pause, want 1", stopped)
-		}
-		if stopped != 1 {
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
+		return stopped == 1
+	})
 	if err := resume(ctx); err != nil {
 		t.Fatal(err)
 	}
