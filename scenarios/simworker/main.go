@@ -204,10 +204,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 }
 
-var heapSample = []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-
 func (j *job) stats(id int, s worker.Stats) telemetry.Stats {
 	rss, _ := procstat.RSS(0)
+	heapSample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
 	metrics.Read(heapSample)
 	var heap int64
 	if heapSample[0].Value.Kind() == metrics.KindUint64 {
