@@ -78,7 +78,11 @@ func WriteJUnit(w io.Writer, r *Result) error {
 				c.Error = &junitFailure{Message: g.Error, Type: "gate", Text: g.Error}
 				s.Errors++
 			case !g.Passed:
-				msg := fmt.Sprintf("gate %q failed: value %s", g.Expr, strconv.FormatFloat(g.Value, 'g', -1, 64))
+				value := g.Display
+				if value == "" {
+					value = strconv.FormatFloat(g.Value, 'g', -1, 64)
+				}
+				msg := fmt.Sprintf("gate %q failed: value %s", g.Expr, value)
 				c.Failure = &junitFailure{Message: msg, Type: "gate", Text: msg}
 				s.Failures++
 			}

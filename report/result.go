@@ -150,6 +150,8 @@ type Gate struct {
 	Passed bool    `json:"passed"`
 	Value  float64 `json:"value"`
 	Error  string  `json:"error,omitempty"` // the metric was not measured in this variant
+
+	Display string `json:"display,omitempty"` // Value in the gate's unit, e.g. "21.8MiB" or "8.262s"
 }
 
 // ReadFile reads and checks a result.json.

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/benchmq/bench/report"
-	"github.com/benchmq/bench/report/gate"
 )
 
 // progress prints the live state of a variant: one rewritten line on a
@@ -66,9 +65,9 @@ func (r *Runner) printSummary(i, n int, v *report.Variant) {
 		if !g.Passed {
 			mark = "FAIL"
 		}
-		value := fmt.Sprintf("%g", g.Value)
-		if e, err := gate.Parse(g.Expr); err == nil {
-			value = e.FormatValue(g.Value)
+		value := g.Display
+		if value == "" {
+			value = fmt.Sprintf("%g", g.Value)
 		}
 		fmt.Fprintf(w, "  %s %s (value %s)%s\n", mark, g.Expr, value, suffix(g.Error))
 	}

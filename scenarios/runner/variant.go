@@ -393,7 +393,7 @@ func evalGates(sc *scenarios.Scenario, rv *report.Variant) {
 			continue
 		}
 		passed, value, err := g.Expr.Eval(lookup)
-		rg := report.Gate{Expr: g.Source, Passed: passed && err == nil, Value: value}
+		rg := report.Gate{Expr: g.Source, Passed: passed && err == nil, Value: value, Display: g.Expr.FormatValue(value)}
 		if err != nil {
 			rg.Error = err.Error()
 		}
