@@ -121,7 +121,10 @@ func (r *Runner) Run(ctx context.Context) (*report.Result, error) {
 		if err != nil {
 			rv.Error = err.Error()
 		}
-		evalGates(v.Scenario, &rv)
+		if err == nil || rv.Ledger.Published > 0 {
+			evalGates(v.Scenario, &rv)
+		} // else the variant never ran: its gates would judge nothing
+		rv.Passed = rv.Passed && rv.Error == ""
 		res.Variants = append(res.Variants, rv)
 		r.printSummary(i, len(variants), &rv)
 		if err != nil {
