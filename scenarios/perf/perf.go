@@ -222,7 +222,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if err != nil {
 			return nil, r.redact(err)
 		}
-		defer a.close()
+		// The figures are taken by the time it closes; a failed close changes none.
+		defer func() { _ = a.close() }()
 		r.admin = a
 	}
 	for i := range cfg.Repeat {

@@ -98,6 +98,11 @@ func (sm *sampler) sample(now, start time.Time) {
 		row["queue_ready"] = float64(ready)
 		row["queue_consumers"] = float64(consumers)
 		sm.peakReady = max(sm.peakReady, ready)
+		// Each worker process has one consumer on the queue; more means a
+		// consumer outside the run takes jobs, which then look lost.
+		if extra := int64(consumers - v.sc.Workers.Processes); extra > v.foreign.Load() {
+			v.foreign.Store(extra)
+		}
 	}
 	var retry int64
 	for _, q := range v.retryQueues {

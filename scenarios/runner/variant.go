@@ -50,6 +50,7 @@ type variantRun struct {
 	retryQueues []string
 
 	published atomic.Int64
+	foreign   atomic.Int64 // most consumers on the queue that were not the run's
 	phases    []loadgen.Phase
 }
 
@@ -210,6 +211,10 @@ func (v *variantRun) run(ctx context.Context) (rv report.Variant, err error) {
 	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	_ = tel.Close(cctx)
 	cancel()
+	// The queues are the run's own: leave a shared broker as it was found.
+	if err := v.watch.cleanQueues(append([]string{v.queue, v.deadQueue}, v.retryQueues...)); err != nil {
+		log.Warn("delete the run's queues", "err", err)
+	}
 
 	v.fill(&rv, genRes, start, loadEnd, drainEnd, drained || ctx.Err() != nil, applied)
 	if ctx.Err() != nil {
@@ -277,6 +282,9 @@ func (v *variantRun) fill(rv *report.Variant, g loadgen.Result, start, loadEnd, 
 	}
 	if v.sc.Job.Emit != "" && c.Emitted < c.Succeeded-c.Duplicates {
 		rv.Warnings = append(rv.Warnings, fmt.Sprintf("%d jobs succeeded but only %d emitted events were seen", c.Succeeded, c.Emitted))
+	}
+	if n := v.foreign.Load(); n > 0 {
+		rv.Warnings = append(rv.Warnings, fmt.Sprintf("up to %d consumers outside this run were on queue %s: jobs they took are not accounted and count as lost", n, v.queue))
 	}
 	if c.Unknown > 0 {
 		rv.Warnings = append(rv.Warnings, fmt.Sprintf("%d outcomes for jobs this run never published", c.Unknown))
