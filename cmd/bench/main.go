@@ -31,6 +31,7 @@ func commands() []command {
 		{"report", "re-render the HTML report: result.json [-o report.html]", cmdReport},
 		{"worker", "run a simulated worker process (spawned by run; usable by hand)", cmdWorker},
 		{"broker", "a private RabbitMQ node for local use: up | down", cmdBroker},
+		{"perf", "measure the runtime and load generator against raw amqp091-go (see BENCHMARKS.md)", cmdPerf},
 	}
 }
 
