@@ -30,8 +30,13 @@ test: deps vet unit scenario-test
 run: deps build
 	$(BIN) run $(SCENARIO) $(RUN_FLAGS)
 
+# Benchmarks: the Go hot-path benchmarks, then the side-by-side run of BENCHMARKS.md
+# (raw amqp091-go vs the runtime vs watermill-amqp, publisher, spike memory, ledger).
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	cd scenarios/perf/watermillpeer && $(GO) build -o ../../../bin/watermillpeer .
+	mkdir -p out
+	$(BIN) perf --peer bin/watermillpeer --json out/perf.json
 
 # Refresh the vendored charting library of report.html from the npm registry:
 # make assets [UPLOT_VERSION=latest]
