@@ -3,6 +3,7 @@ GO        ?= go
 BIN       := bin/bench
 SCENARIO  ?= scenarios/spike.yaml
 RUN_FLAGS ?=
+PERF_FLAGS ?=
 TEST_FLAGS ?= -race -count=1 -timeout 15m
 
 .PHONY: all build test vet unit scenario-test run bench deps assets screenshot clean
@@ -36,7 +37,7 @@ bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	cd scenarios/perf/watermillpeer && $(GO) build -o ../../../bin/watermillpeer .
 	mkdir -p out
-	$(BIN) perf --peer bin/watermillpeer --json out/perf.json
+	$(BIN) perf --peer bin/watermillpeer --json out/perf.json $(PERF_FLAGS)
 
 # Refresh the vendored charting library of report.html from the npm registry:
 # make assets [UPLOT_VERSION=latest]

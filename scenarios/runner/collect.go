@@ -45,8 +45,13 @@ type collector struct {
 	ready   map[int]bool
 	readyCh chan struct{} // signalled on every Ready
 	stats   map[int]telemetry.Stats
-	// per-second end-to-end latency (2 significant digits keeps them small)
+	// per-second end-to-end latency (2 significant digits keeps them small);
+	// seconds well in the past are reduced to their p50/p99 and their
+	// histogram reused, so a long run holds a few histograms, not one a second.
 	perSec     map[int64]*hdrhistogram.Histogram
+	secDone    map[int64][2]float64
+	secMax     int64
+	spare      []*hdrhistogram.Histogram
 	loadStart  atomic.Int64 // Unix ns; 0 until the load starts
 	breakerOpn map[int]int64
 }
@@ -58,6 +63,7 @@ func newCollector(l *ledger.Ledger) *collector {
 		readyCh: make(chan struct{}, 1),
 		stats:   map[int]telemetry.Stats{},
 		perSec:  map[int64]*hdrhistogram.Histogram{},
+		secDone: map[int64][2]float64{},
 	}
 }
 
@@ -110,16 +116,42 @@ func (cn *conn) Outcome(o telemetry.Outcome) {
 		if start := c.loadStart.Load(); start > 0 {
 			sec := (o.Done - start) / int64(time.Second)
 			c.mu.Lock()
-			h := c.perSec[sec]
-			if h == nil {
-				h = hdrhistogram.New(histMin, histMax, 2)
-				c.perSec[sec] = h
-			}
-			recordMicros(h, e2e)
+			c.recordSecond(sec, e2e)
 			c.mu.Unlock()
 		}
 	}
 	recordMicros(cn.proc, o.Processing)
+}
+
+// secWindow is how long a second stays open for late outcomes before it is
+// reduced to its percentiles.
+const secWindow = 5
+
+func (c *collector) recordSecond(sec int64, e2e time.Duration) {
+	if _, closed := c.secDone[sec]; closed {
+		return // an outcome more than secWindow seconds late: its second is summarised
+	}
+	h := c.perSec[sec]
+	if h == nil {
+		if n := len(c.spare); n > 0 {
+			h, c.spare = c.spare[n-1], c.spare[:n-1]
+		} else {
+			h = hdrhistogram.New(histMin, histMax, 2)
+		}
+		c.perSec[sec] = h
+	}
+	recordMicros(h, e2e)
+	if sec > c.secMax {
+		c.secMax = sec
+		for s, old := range c.perSec {
+			if s < sec-secWindow {
+				c.secDone[s] = [2]float64{float64(old.ValueAtQuantile(50)) / 1000, float64(old.ValueAtQuantile(99)) / 1000}
+				delete(c.perSec, s)
+				old.Reset()
+				c.spare = append(c.spare, old)
+			}
+		}
+	}
 }
 
 func (cn *conn) Redelivered(seq int64) { cn.c.ledger.Redelivered() }
@@ -164,21 +196,18 @@ func (c *collector) merged() (e2e, proc *hdrhistogram.Histogram) {
 func (c *collector) perSecond() (secs []int64, p50, p99 []float64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var max int64 = -1
-	for s := range c.perSec {
-		if s > max {
-			max = s
+	for s := int64(0); s <= c.secMax; s++ {
+		secs = append(secs, s)
+		switch h, done := c.perSec[s], c.secDone[s]; {
+		case h != nil:
+			p50 = append(p50, float64(h.ValueAtQuantile(50))/1000)
+			p99 = append(p99, float64(h.ValueAtQuantile(99))/1000)
+		default:
+			p50, p99 = append(p50, done[0]), append(p99, done[1])
 		}
 	}
-	for s := int64(0); s <= max; s++ {
-		h := c.perSec[s]
-		secs = append(secs, s)
-		if h == nil {
-			p50, p99 = append(p50, 0), append(p99, 0)
-			continue
-		}
-		p50 = append(p50, float64(h.ValueAtQuantile(50))/1000)
-		p99 = append(p99, float64(h.ValueAtQuantile(99))/1000)
+	if len(c.perSec) == 0 && len(c.secDone) == 0 {
+		return nil, nil, nil
 	}
 	return secs, p50, p99
 }
