@@ -294,9 +294,25 @@ func (p *Publisher) PublishTask(ctx context.Context, task string, body []byte, o
 		return fmt.Errorf("publish task %q: %w", task, err)
 	}
 	if err := c.publishTask(ctx, task, body, opts); err != nil {
+		p.dropAfter(c, err)
 		return fmt.Errorf("publish task %q: %w", task, err)
 	}
 	return nil
+}
+
+// dropAfter forgets c after a failed publish unless the broker cleanly nacked on
+// a live channel: the library may learn of a dead socket only after the next
+// write, and the next publish must then reconnect rather than fail again.
+func (p *Publisher) dropAfter(c *confirmer, err error) {
+	if errors.Is(err, ErrNacked) && !c.ch.IsClosed() {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.c == c {
+		_ = c.conn.Close()
+		p.c = nil
+	}
 }
 
 // PublishEvent publishes an event to its fanout exchange and waits for the confirm.
@@ -309,6 +325,7 @@ func (p *Publisher) PublishEvent(ctx context.Context, event string, body []byte,
 		return fmt.Errorf("publish event %q: %w", event, err)
 	}
 	if err := c.publishEvent(ctx, event, body, opts); err != nil {
+		p.dropAfter(c, err)
 		return fmt.Errorf("publish event %q: %w", event, err)
 	}
 	return nil
