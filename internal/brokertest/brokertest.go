@@ -89,6 +89,11 @@ func URL(t testing.TB) string {
 		shared.url = localURL
 		return localURL
 	}
+	if shared.managed != nil {
+		// Started earlier in this binary (e.g. by a previous -count round).
+		shared.url = shared.managed.URL()
+		return shared.url
+	}
 	m, err := broker.StartManaged(ctx, broker.ManagedConfig{})
 	if err != nil {
 		t.Fatalf("no RabbitMQ broker for this test: $%s is unset, %s does not answer (%v), and a managed node did not start: %v\n"+

@@ -38,7 +38,7 @@ func TestURLStartsManagedNode(t *testing.T) {
 	}
 	t.Setenv(broker.EnvURL, "")
 	shared.mu.Lock()
-	oldLocal, oldURL := localURL, shared.url
+	oldLocal := localURL
 	localURL, shared.url = "amqp://guest:guest@127.0.0.1:1/", ""
 	shared.mu.Unlock()
 	t.Cleanup(func() {
@@ -50,7 +50,7 @@ func TestURLStartsManagedNode(t *testing.T) {
 	shared.mu.Lock()
 	managed := shared.managed
 	shared.mu.Unlock()
-	if managed == nil || u != managed.URL() || u == oldURL {
+	if managed == nil || u != managed.URL() || u == oldLocal {
 		t.Fatalf("URL = %q, want a managed node's", u)
 	}
 	if again := URL(t); again != u {
