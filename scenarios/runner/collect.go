@@ -48,12 +48,11 @@ type collector struct {
 	// per-second end-to-end latency (2 significant digits keeps them small);
 	// seconds well in the past are reduced to their p50/p99 and their
 	// histogram reused, so a long run holds a few histograms, not one a second.
-	perSec     map[int64]*hdrhistogram.Histogram
-	secDone    map[int64][2]float64
-	secMax     int64
-	spare      []*hdrhistogram.Histogram
-	loadStart  atomic.Int64 // Unix ns; 0 until the load starts
-	breakerOpn map[int]int64
+	perSec    map[int64]*hdrhistogram.Histogram
+	secDone   map[int64][2]float64
+	secMax    int64
+	spare     []*hdrhistogram.Histogram
+	loadStart atomic.Int64 // Unix ns; 0 until the load starts
 }
 
 func newCollector(l *ledger.Ledger) *collector {

@@ -61,19 +61,11 @@ func (s *series) last(col string) float64 {
 
 // sampler reads queue depths, the workers' telemetry and their RSS.
 type sampler struct {
-	v         *variantRun
-	out       *series
-	lastT     time.Time
-	lastPub   int64
-	lastDone  int64
-	peakRSS   int64
-	peakHeap  int64
-	peakReady int64
-	peakUnack int64
-	peakInfl  int64
-	peakRetry int64
-	peakDead  int64
-	peakGor   int64
+	v        *variantRun
+	out      *series
+	lastT    time.Time
+	lastPub  int64
+	lastDone int64
 }
 
 func (sm *sampler) run(ctx context.Context, start time.Time) {
@@ -97,7 +89,6 @@ func (sm *sampler) sample(now, start time.Time) {
 	if ready, consumers, err := v.watch.depth(v.queue); err == nil {
 		row["queue_ready"] = float64(ready)
 		row["queue_consumers"] = float64(consumers)
-		sm.peakReady = max(sm.peakReady, ready)
 		// Each worker process has one consumer on the queue; more means a
 		// consumer outside the run takes jobs, which then look lost.
 		if extra := int64(consumers - v.sc.Workers.Processes); extra > v.foreign.Load() {
@@ -111,10 +102,8 @@ func (sm *sampler) sample(now, start time.Time) {
 		}
 	}
 	row["queue_retry"] = float64(retry)
-	sm.peakRetry = max(sm.peakRetry, retry)
 	dead := v.watch.dead.Load()
 	row["queue_dead"] = float64(dead) // cumulative: the runner consumes .dead to count it
-	sm.peakDead = max(sm.peakDead, dead)
 
 	var inflight, unacked, heap, gor, open, rssTelemetry int64
 	for _, s := range v.coll.workerStats() {
@@ -152,11 +141,6 @@ func (sm *sampler) sample(now, start time.Time) {
 	row["queue_unacked"] = float64(unacked)
 	row["worker_goroutines"] = float64(gor)
 	row["breaker_open"] = float64(open)
-	sm.peakRSS = max(sm.peakRSS, rss)
-	sm.peakHeap = max(sm.peakHeap, heap)
-	sm.peakInfl = max(sm.peakInfl, inflight)
-	sm.peakUnack = max(sm.peakUnack, unacked)
-	sm.peakGor = max(sm.peakGor, gor)
 
 	pub := v.published.Load()
 	done := v.coll.completed.Load()
@@ -165,7 +149,7 @@ func (sm *sampler) sample(now, start time.Time) {
 		row["publish_rate"] = float64(pub-sm.lastPub) / dt
 		row["complete_rate"] = float64(done-sm.lastDone) / dt
 	}
-	row["intended_rate"] = v.intendedRate(now.Sub(start))
+	row["intended_rate"] = v.gen.IntendedRate(now.Sub(start))
 	row["published"] = float64(pub)
 	row["completed"] = float64(done)
 	row["failures"] = float64(v.coll.failures.Load())

@@ -94,7 +94,7 @@ func (v *variantRun) run(ctx context.Context) (rv report.Variant, err error) {
 		return rv, fmt.Errorf("%w: %w", ErrEnvironment, redact.Error(err, v.env.directURL))
 	}
 	defer v.watch.close()
-	if err := v.watch.cleanQueues(append([]string{v.queue, v.deadQueue}, v.retryQueues...)); err != nil {
+	if err := v.watch.cleanQueues(v.ownQueues()); err != nil {
 		return rv, fmt.Errorf("%w: %w", ErrEnvironment, err)
 	}
 
@@ -212,7 +212,7 @@ func (v *variantRun) run(ctx context.Context) (rv report.Variant, err error) {
 	_ = tel.Close(cctx)
 	cancel()
 	// The queues are the run's own: leave a shared broker as it was found.
-	if err := v.watch.cleanQueues(append([]string{v.queue, v.deadQueue}, v.retryQueues...)); err != nil {
+	if err := v.watch.cleanQueues(v.ownQueues()); err != nil {
 		log.Warn("delete the run's queues", "err", err)
 	}
 
@@ -269,8 +269,10 @@ func (v *variantRun) drain(ctx context.Context, timeout time.Duration, telErrs <
 
 func (v *variantRun) tidFor(seq int64) string { return loadgen.TID(v.runID, seq) }
 
-// intendedRate is the schedule's rate at offset t (a spike has none: 0).
-func (v *variantRun) intendedRate(t time.Duration) float64 { return v.gen.IntendedRate(t) }
+// ownQueues are the queues of the variant's job: deleted before it starts and after it ends.
+func (v *variantRun) ownQueues() []string {
+	return append([]string{v.queue, v.deadQueue}, v.retryQueues...)
+}
 
 func (v *variantRun) fill(rv *report.Variant, g loadgen.Result, start, loadEnd, drainEnd time.Time, drained bool, applied []fault.Applied) {
 	c := v.ledger.Counts()
@@ -380,8 +382,8 @@ func summarize(h *hdrhistogram.Histogram) report.Summary { return report.Summari
 func nonSpikeJobs(phases []loadgen.Phase) int64 {
 	var n int64
 	for _, p := range phases {
-		if p.Kind != "spike" {
-			n += loadgen.TotalJobs([]loadgen.Phase{p})
+		if p.Kind != loadgen.KindSpike {
+			n += p.Count()
 		}
 	}
 	return n
