@@ -7,16 +7,10 @@ import (
 	"github.com/benchmq/bench/report"
 	"github.com/benchmq/bench/scenarios"
 	"github.com/benchmq/bench/scenarios/loadgen"
-	"github.com/benchmq/bench/worker"
 )
 
 // The scenario package describes; these turn its types into the ones the
 // runtime, the load generator and the fault timeline take.
-
-func retryPolicy(sc *scenarios.Scenario) worker.RetryPolicy {
-	r := sc.Workers.Retry
-	return worker.RetryPolicy{MaxAttempts: r.MaxAttempts, MinDelay: r.MinDelay, MaxDelay: r.MaxDelay, Jitter: r.Jitter, Mode: worker.RetryMode(r.Mode)}
-}
 
 func toPhases(in []scenarios.Phase) []loadgen.Phase {
 	out := make([]loadgen.Phase, len(in))

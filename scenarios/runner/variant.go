@@ -85,7 +85,8 @@ func (v *variantRun) run(ctx context.Context) (rv report.Variant, err error) {
 		v.queue = worker.EventQueue(sc.App, sc.Event)
 	}
 	v.deadQueue = worker.DeadQueue(v.queue)
-	v.retryQueues = worker.RetryQueues(v.queue, retryPolicy(sc))
+	wc := simworker.FromScenario(sc)
+	v.retryQueues = worker.RetryQueues(v.queue, wc.RetryPolicy())
 
 	v.ledger = ledger.New()
 	v.coll = newCollector(v.ledger)
@@ -114,7 +115,6 @@ func (v *variantRun) run(ctx context.Context) (rv report.Variant, err error) {
 		_ = tel.Close(cctx)
 	}()
 
-	wc := simworker.FromScenario(sc)
 	wc.URL = v.env.workerURL
 	wc.DependencyURL = v.env.depURL
 	wc.Seed = v.r.seed + int64(v.index)

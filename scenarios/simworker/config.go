@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/benchmq/bench/scenarios"
+	"github.com/benchmq/bench/worker"
 )
 
 // Config is what one worker process runs. The runner writes it as JSON; by
@@ -76,6 +77,12 @@ func FromScenario(s *scenarios.Scenario) Config {
 	c.DependencyTO = 2 * time.Second
 	c.Seed = s.Seed
 	return c
+}
+
+// RetryPolicy is the runtime's retry policy of this config.
+func (c *Config) RetryPolicy() worker.RetryPolicy {
+	r := c.Retry
+	return worker.RetryPolicy{MaxAttempts: r.MaxAttempts, MinDelay: r.MinDelay, MaxDelay: r.MaxDelay, Jitter: r.Jitter, Mode: worker.RetryMode(r.Mode)}
 }
 
 // Validate reports every problem at once.

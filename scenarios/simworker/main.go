@@ -130,13 +130,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		RateLimit:   cfg.RateLimit,
 		QueueType:   cfg.QueueType,
 		Logger:      log,
-		Retry: worker.RetryPolicy{
-			MaxAttempts: cfg.Retry.MaxAttempts,
-			MinDelay:    cfg.Retry.MinDelay,
-			MaxDelay:    cfg.Retry.MaxDelay,
-			Jitter:      cfg.Retry.Jitter,
-			Mode:        worker.RetryMode(cfg.Retry.Mode),
-		},
+		Retry:       cfg.RetryPolicy(),
 		Breaker: worker.BreakerConfig{
 			Enabled:      cfg.Breaker.Enabled,
 			FailureRatio: cfg.Breaker.FailureRatio,
