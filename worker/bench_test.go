@@ -119,3 +119,41 @@ func BenchmarkConsumeRaw(b *testing.B) {
 	_ = conn.Close()
 	wg.Wait()
 }
+
+// nopAck acknowledges without a broker, so BenchmarkHandle measures the runtime's own
+// work per delivery: the Job, the counters, the handler call, the outcome.
+type nopAck struct{ acks atomic.Int64 }
+
+func (a *nopAck) Ack(uint64, bool) error          { a.acks.Add(1); return nil }
+func (a *nopAck) Nack(uint64, bool, bool) error   { return nil }
+func (a *nopAck) Reject(tag uint64, _ bool) error { return nil }
+
+// handleFixture is a worker ready to handle deliveries in-process: no connection.
+func handleFixture(tb testing.TB, cfg Config, fn HandlerFunc) (*Worker, *handler) {
+	tb.Helper()
+	w, err := New(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	tb.Cleanup(cancel)
+	w.stopCtx, w.hardCtx = ctx, ctx
+	return w, &handler{name: cfg.App + ".job.noop", queue: cfg.App + ".job.noop", fn: fn}
+}
+
+// BenchmarkHandle is one delivery through the runtime with a no-op handler, minus
+// the broker and amqp091-go: what the runtime adds to a raw consume loop.
+func BenchmarkHandle(b *testing.B) {
+	w, h := handleFixture(b, Config{URL: "amqp://localhost/", App: "bench", Logger: quietLogger()},
+		func(context.Context, *Job) error { return nil })
+	ack := &nopAck{}
+	d := amqp.Delivery{Acknowledger: ack, MessageId: "m", Body: make([]byte, 100),
+		Headers: amqp.Table{HeaderTID: "tid", HeaderAttempt: int32(1), HeaderFirstPublished: int64(1)}}
+	b.ReportAllocs()
+	for b.Loop() {
+		w.handle(nil, h, &d)
+	}
+	if ack.acks.Load() == 0 {
+		b.Fatal("no delivery was acked")
+	}
+}

@@ -93,7 +93,7 @@ func (w *Worker) handle(s *session, h *handler, d *amqp.Delivery) {
 // attempt runs the handler once with a fresh deadline; a panic is a failure.
 func (w *Worker) attempt(h *handler, job *Job) (err error) {
 	w.stats.started.Add(1)
-	ctx := context.WithValue(w.hardCtx, ctxKey{}, job)
+	var ctx context.Context = &job.ctx
 	if w.cfg.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, w.cfg.Timeout)

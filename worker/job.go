@@ -53,7 +53,8 @@ type Job struct {
 	// Queue is the queue the job was consumed from.
 	Queue string
 
-	w *Worker
+	w   *Worker
+	ctx jobContext // the handler's context before any timeout
 }
 
 // HandlerFunc handles one attempt of a job. nil acks it; an error retries it with
@@ -106,6 +107,7 @@ func jobFrom(w *Worker, h *handler, d *amqp.Delivery) *Job {
 		Queue:       h.queue,
 		w:           w,
 	}
+	j.ctx = jobContext{Context: w.hardCtx, job: j}
 	if d.Headers != nil {
 		if tid, ok := d.Headers[HeaderTID].(string); ok {
 			j.TID = tid

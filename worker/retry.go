@@ -44,7 +44,7 @@ func (w *Worker) recover(h *handler, job *Job, cause error) {
 		return
 	}
 	w.stats.recovered.Add(1)
-	ctx := context.WithValue(w.hardCtx, ctxKey{}, job)
+	var ctx context.Context = &job.ctx
 	if w.cfg.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, w.cfg.Timeout)
