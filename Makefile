@@ -32,12 +32,15 @@ run: deps build
 	$(BIN) run $(SCENARIO) $(RUN_FLAGS)
 
 # Benchmarks: the Go hot-path benchmarks, then the side-by-side run of BENCHMARKS.md
-# (raw amqp091-go vs the runtime vs watermill-amqp, publisher, spike memory, ledger).
+# (raw amqp091-go vs the runtime vs watermill-amqp, publisher, spike memory, ledger)
+# against a private one-scheduler node. Another broker:
+# make bench PERF_BROKER="--amqp-url amqp://..."; more flags: PERF_FLAGS="--repeat 9".
+PERF_BROKER ?= --managed
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	cd scenarios/perf/watermillpeer && $(GO) build -o ../../../bin/watermillpeer .
 	mkdir -p out
-	$(BIN) perf --peer bin/watermillpeer --json out/perf.json $(PERF_FLAGS)
+	$(BIN) perf $(PERF_BROKER) --peer bin/watermillpeer --json out/perf.json $(PERF_FLAGS)
 
 # Refresh the vendored charting library of report.html from the npm registry:
 # make assets [UPLOT_VERSION=latest]

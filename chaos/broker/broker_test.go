@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -189,7 +190,7 @@ func TestManaged(t *testing.T) {
 	ctx := testContext(t, 3*time.Minute)
 	// The default base directory: a root-only t.TempDir() is closed to the
 	// rabbitmq user the node runs as.
-	m, err := broker.StartManaged(ctx, broker.ManagedConfig{})
+	m, err := broker.StartManaged(ctx, broker.ManagedConfig{ErlArgs: "+S 1:1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,6 +212,20 @@ func TestManaged(t *testing.T) {
 		}
 		if !strings.HasPrefix(v, "3.") {
 			t.Errorf("Version = %q, want 3.x", v)
+		}
+	})
+	t.Run("erl args reach the VM", func(t *testing.T) {
+		pid := m.PID()
+		if pid == 0 {
+			t.Fatal("PID = 0 for a running node")
+		}
+		cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// erl hands emulator flags to beam with a dash.
+		if !strings.Contains(string(cmdline), "-S\x001:1") {
+			t.Errorf("the VM's command line %q lacks +S 1:1", strings.ReplaceAll(string(cmdline), "\x00", " "))
 		}
 	})
 	t.Run("restart keeps persistent messages", func(t *testing.T) {

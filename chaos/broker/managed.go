@@ -40,6 +40,10 @@ type ManagedConfig struct {
 	// runs in its own session and is not reaped by this process. Close still
 	// stops it.
 	Detached bool
+	// ErlArgs are extra arguments to the node's Erlang VM
+	// (RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS), e.g. "+S 1:1" for one scheduler;
+	// "" means the server's defaults.
+	ErlArgs string
 }
 
 func (c *ManagedConfig) setDefaults() {
@@ -247,7 +251,7 @@ func (m *Managed) Version(ctx context.Context) (string, error) {
 
 func (m *Managed) env() []string {
 	d := m.info.Dir
-	return append(os.Environ(),
+	env := append(os.Environ(),
 		"RABBITMQ_NODENAME="+m.info.Node,
 		"RABBITMQ_NODE_IP_ADDRESS=127.0.0.1",
 		"RABBITMQ_NODE_PORT="+strconv.Itoa(m.info.AMQPPort),
@@ -258,6 +262,10 @@ func (m *Managed) env() []string {
 		"RABBITMQ_CONFIG_FILE="+filepath.Join(d, "rabbitmq.conf"),
 		"RABBITMQ_PID_FILE="+m.pidFile(),
 	)
+	if m.cfg.ErlArgs != "" {
+		env = append(env, "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="+m.cfg.ErlArgs)
+	}
+	return env
 }
 
 func (m *Managed) pidFile() string { return filepath.Join(m.info.Dir, "rabbitmq.pid") }
@@ -368,6 +376,10 @@ func (m *Managed) running() bool {
 	}
 	return m.beamPID() != 0
 }
+
+// PID returns the pid of the node's Erlang VM (the process whose CPU time is the
+// broker's), or 0 when none runs.
+func (m *Managed) PID() int { return m.beamPID() }
 
 // beamPID is the pid of the node's Erlang VM, or 0 when none runs.
 func (m *Managed) beamPID() int {

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/benchmq/bench/chaos/broker"
+	"github.com/benchmq/bench/internal/procstat"
 	"github.com/benchmq/bench/scenarios/perf"
 )
 
@@ -26,6 +27,8 @@ func cmdPerf(args []string) int {
 	}
 	fs := pflag.NewFlagSet("bench perf", pflag.ContinueOnError)
 	amqpURL := fs.String("amqp-url", "", "broker to measure against (default $AMQP_URL, then "+perf.DefaultURL+")")
+	managed := fs.Bool("managed", false, "measure against a private rabbitmq-server node started for the run (see --erl-args); its CPU per message is reported too")
+	erlArgs := fs.String("erl-args", perf.DefaultErlArgs, "Erlang VM arguments of the --managed node")
 	repeat := fs.Int("repeat", perf.DefaultRepeat, "measure every figure N times, interleaved")
 	messages := fs.Int64("messages", perf.DefaultMessages, "messages per consume and per publish run")
 	size := fs.Int("size", perf.DefaultSize, "body size in bytes of consumed and published messages")
@@ -40,7 +43,7 @@ func cmdPerf(args []string) int {
 	profile := fs.String("profile", "", "write CPU and allocation profiles of every consumer child to this directory (slows them: not for comparing)")
 	strict := fs.Bool("strict", false, "exit 1 when a target is missed")
 	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: bench perf [--repeat N] [--messages N] [--peer BIN] [--only SECTION,...] [--json FILE]")
+		fmt.Fprintln(os.Stderr, "usage: bench perf [--managed] [--repeat N] [--messages N] [--peer BIN] [--only SECTION,...] [--json FILE]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -57,6 +60,10 @@ func cmdPerf(args []string) int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench perf: find own executable:", err)
 		return exitEnv
+	}
+	if *managed && *amqpURL != "" {
+		fmt.Fprintln(os.Stderr, "bench perf: --managed and --amqp-url exclude each other")
+		return exitInput
 	}
 	url := *amqpURL
 	if url == "" {
@@ -99,6 +106,28 @@ func cmdPerf(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	began := time.Now()
+	if *managed {
+		fmt.Fprintf(os.Stderr, "starting a private rabbitmq-server node (Erlang VM args %q)...\n", *erlArgs)
+		m, err := broker.StartManaged(ctx, broker.ManagedConfig{ErlArgs: *erlArgs})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench perf:", err)
+			return exitEnv
+		}
+		defer func() {
+			if err := m.Close(context.Background()); err != nil {
+				fmt.Fprintln(os.Stderr, "bench perf: stop the private node:", err)
+			}
+		}()
+		cfg.URL = m.URL()
+		cfg.BrokerCPU = func() (time.Duration, error) {
+			pid := m.PID()
+			if pid == 0 {
+				return 0, errors.New("the private node is not running")
+			}
+			return procstat.CPU(pid)
+		}
+		cfg.BrokerNote = fmt.Sprintf("a private node on this machine started by bench perf --managed, Erlang VM args %q", *erlArgs)
+	}
 	rep, err := perf.Run(ctx, cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench perf:", err)

@@ -10,6 +10,7 @@ func TestPerfRejectsBadFlags(t *testing.T) {
 		{"--prefetch", "0"},
 		{"extra-arg"},
 		{"--no-such-flag"},
+		{"--managed", "--amqp-url", "amqp://guest:guest@127.0.0.1:5672/"},
 	} {
 		if code := cmdPerf(args); code != exitInput {
 			t.Errorf("bench perf %v: exit %d, want %d", args, code, exitInput)

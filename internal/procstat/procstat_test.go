@@ -4,6 +4,7 @@ import (
 	"os"
 	"runtime"
 	"testing"
+	"time"
 )
 
 func TestParseRSS(t *testing.T) {
@@ -38,4 +39,42 @@ func TestRSSGrowsWithTouchedMemory(t *testing.T) {
 	if after-before < 48<<20 {
 		t.Fatalf("RSS grew by %d bytes after touching 64 MiB", after-before)
 	}
+}
+
+func TestParseCPU(t *testing.T) {
+	// A command name with a space and a parenthesis, utime 250 and stime 31 ticks.
+	stat := "4242 (beam.smp (x)) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 31 0 0 20 0 30 0 100 1000000 5000\n"
+	got, err := parseCPU([]byte(stat))
+	if err != nil || got != 2810*time.Millisecond {
+		t.Fatalf("parseCPU = %v, %v; want 2.81s", got, err)
+	}
+	for _, bad := range []string{"4242 beam S 1", "1 (x) S 1 2 3", "1 (x) S 1 2 3 4 5 6 7 8 9 10 u 0"} {
+		if _, err := parseCPU([]byte(bad)); err == nil {
+			t.Errorf("parseCPU(%q): no error", bad)
+		}
+	}
+}
+
+func TestCPUGrowsWithWork(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("needs /proc")
+	}
+	before, err := CPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Spin until the kernel has charged at least two ticks (bounded: 10s of wall time).
+	deadline := time.Now().Add(10 * time.Second)
+	for x := 0; time.Now().Before(deadline); x++ {
+		if x%1_000_000 == 0 {
+			now, err := CPU(0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if now-before >= 20*time.Millisecond {
+				return
+			}
+		}
+	}
+	t.Fatal("CPU time did not grow by 20ms in 10s of spinning")
 }

@@ -86,6 +86,12 @@ func (a *admin) remove(queue string) error {
 
 func (a *admin) close() error { return a.conn.Close() }
 
+// version is the server's version as it announced it, or "" if it did not.
+func (a *admin) version() string {
+	v, _ := a.conn.Properties["version"].(string)
+	return v
+}
+
 // queueName returns a fresh queue name that is also a valid task of app "perf",
 // so that all three consumers can use the same kind of queue.
 func queueName() string {

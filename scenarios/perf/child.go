@@ -52,6 +52,8 @@ type ChildResult struct {
 	// CPUNS is the process's user+system CPU time over the same window: unlike
 	// msgs/s it hardly depends on what else the machine runs.
 	CPUNS int64 `json:"cpu_ns"`
+
+	brokerCPU float64 // the broker's CPU µs per message while the child ran; NaN if unknown
 }
 
 // CPUPerMessage returns the CPU time the process spent per message, in µs.

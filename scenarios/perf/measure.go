@@ -54,6 +54,9 @@ func (r *run) consume(ctx context.Context, impl string, cell Cell, rep int) (Chi
 	}
 	a := childArgs{impl: impl, queue: q, prefetch: cell.Prefetch, concurrency: cell.Concurrency,
 		count: r.cfg.Messages, timeout: r.cfg.ChildTimeout}
+	// The broker's CPU over the child's whole life: connecting and declaring are
+	// in it, but small next to delivering and acking every message.
+	meter := r.brokerMeter(r.cfg.Messages)
 	if r.cfg.ProfileDir != "" && impl != ImplPeer {
 		base := filepath.Join(r.cfg.ProfileDir, fmt.Sprintf("%s-p%d-c%d-rep%d", impl, cell.Prefetch, cell.Concurrency, rep+1))
 		a.cpuProfile, a.memProfile = base+".cpu.pprof", base+".allocs.pprof"
@@ -62,6 +65,7 @@ func (r *run) consume(ctx context.Context, impl string, cell Cell, rep int) (Chi
 	if err != nil {
 		return ChildResult{}, fmt.Errorf("consume with %s (prefetch %d, concurrency %d): %w", impl, cell.Prefetch, cell.Concurrency, err)
 	}
+	res.brokerCPU = meter()
 	if err := r.drained(q); err != nil {
 		return ChildResult{}, fmt.Errorf("consume with %s: %w", impl, err)
 	}
@@ -200,15 +204,16 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 
 func (t *tailBuffer) String() string { return string(t.b) }
 
-// publish measures one publisher into a fresh queue.
-func (r *run) publish(ctx context.Context, impl string) (float64, error) {
+// publish measures one publisher into a fresh queue: msgs/s and the broker's CPU
+// µs per message (NaN when unknown).
+func (r *run) publish(ctx context.Context, impl string) (rate, brokerCPU float64, err error) {
 	q := queueName()
 	defer r.cleanup(q)
 	if err := r.admin.declare(q); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	n, size := r.cfg.Messages, r.cfg.Size
-	var rate float64
+	meter := r.brokerMeter(n)
 	switch impl {
 	case PubRaw, PubRawBare:
 		next := bareMessage(size)
@@ -217,23 +222,23 @@ func (r *run) publish(ctx context.Context, impl string) (float64, error) {
 		}
 		st, err := publishRaw(ctx, r.cfg.URL, q, n, defaultWindow, next)
 		if err != nil {
-			return 0, fmt.Errorf("publish with %s: %w", impl, err)
+			return 0, 0, fmt.Errorf("publish with %s: %w", impl, err)
 		}
 		rate = st.rate()
 	case PubGenerator:
-		var err error
 		if rate, err = publishGenerator(ctx, r.cfg.URL, q, n, size); err != nil {
-			return 0, fmt.Errorf("publish with %s: %w", impl, err)
+			return 0, 0, fmt.Errorf("publish with %s: %w", impl, err)
 		}
 	}
+	brokerCPU = meter()
 	got, err := r.admin.ready(q)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if int64(got) != n {
-		return 0, fmt.Errorf("publish with %s: queue holds %d messages, want %d", impl, got, n)
+		return 0, 0, fmt.Errorf("publish with %s: queue holds %d messages, want %d", impl, got, n)
 	}
-	return rate, nil
+	return rate, brokerCPU, nil
 }
 
 func bareMessage(size int) func(int64) amqp.Publishing {

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os/exec"
 	"slices"
 	"time"
@@ -47,6 +48,14 @@ const (
 
 	defaultWindow = 1024 // unconfirmed publishes: the load generator's default
 )
+
+// DefaultErlArgs are the Erlang VM arguments of the private node `bench perf
+// --managed` starts: one scheduler. With two, the broker's pace on a 2-core
+// machine is bimodal (the same consumer at 17k or 40k msgs/s at random, by where
+// the broker's processes land against the consumer's threads); with one, nearly
+// every run is in the fast band and a few per cent can be told apart. RabbitMQ
+// already starts its VM with +sbwt none (no busy-waiting schedulers).
+const DefaultErlArgs = "+S 1:1"
 
 // DefaultURL is the broker a developer machine of the project runs.
 const DefaultURL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -104,6 +113,13 @@ type Config struct {
 	ChildTimeout time.Duration
 	// Progress receives a line per measurement; nil means none.
 	Progress io.Writer
+	// BrokerCPU, if set, returns the CPU time the broker has used so far (a
+	// managed node's VM); every consume and publish run then also reports the
+	// broker's CPU per message. nil leaves those figures out.
+	BrokerCPU func() (time.Duration, error)
+	// BrokerNote describes the broker in the report (how it was started); the
+	// version is read from the server.
+	BrokerNote string
 }
 
 func (c *Config) setDefaults() {
@@ -225,6 +241,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		// The figures are taken by the time it closes; a failed close changes none.
 		defer func() { _ = a.close() }()
 		r.admin = a
+		r.rep.Broker.Version = a.version()
 	}
 	for i := range cfg.Repeat {
 		if err := r.repetition(ctx, i); err != nil {
@@ -244,6 +261,29 @@ type run struct {
 	cfg   *Config
 	admin *admin
 	rep   *Report
+}
+
+// brokerMeter returns a function that gives the broker's CPU µs per message since
+// the meter was made, or NaN when the broker's CPU is not known.
+func (r *run) brokerMeter(messages int64) func() float64 {
+	if r.cfg.BrokerCPU == nil {
+		return func() float64 { return math.NaN() }
+	}
+	before, err := r.cfg.BrokerCPU()
+	return func() float64 {
+		after, err2 := r.cfg.BrokerCPU()
+		if err != nil || err2 != nil || messages < 1 {
+			return math.NaN()
+		}
+		return float64(after-before) / float64(time.Microsecond) / float64(messages)
+	}
+}
+
+func brokerNote(usPerMsg float64) string {
+	if math.IsNaN(usPerMsg) {
+		return ""
+	}
+	return fmt.Sprintf(", broker %.1f µs CPU/msg", usPerMsg)
 }
 
 func (r *run) progress(format string, args ...any) {
@@ -268,20 +308,20 @@ func (r *run) repetition(ctx context.Context, i int) error {
 				if err != nil {
 					return err
 				}
-				r.rep.addConsume(cell, impl, i, res.Rate(), res.CPUPerMessage())
-				r.progress("rep %d/%d consume %-7s prefetch %3d concurrency %3d: %s msgs/s, %.1f µs CPU/msg",
-					i+1, r.cfg.Repeat, impl, cell.Prefetch, cell.Concurrency, formatRate(res.Rate()), res.CPUPerMessage())
+				r.rep.addConsume(cell, impl, i, res.Rate(), res.CPUPerMessage(), res.brokerCPU)
+				r.progress("rep %d/%d consume %-7s prefetch %3d concurrency %3d: %s msgs/s, %.1f µs CPU/msg%s",
+					i+1, r.cfg.Repeat, impl, cell.Prefetch, cell.Concurrency, formatRate(res.Rate()), res.CPUPerMessage(), brokerNote(res.brokerCPU))
 			}
 		}
 	}
 	if r.cfg.has(SectionPublish) {
 		for _, impl := range rot([]string{PubRaw, PubRawBare, PubGenerator}) {
-			rate, err := r.publish(ctx, impl)
+			rate, brokerCPU, err := r.publish(ctx, impl)
 			if err != nil {
 				return err
 			}
-			r.rep.addPublish(impl, i, rate)
-			r.progress("rep %d/%d publish %-9s: %s msgs/s", i+1, r.cfg.Repeat, impl, formatRate(rate))
+			r.rep.addPublish(impl, i, rate, brokerCPU)
+			r.progress("rep %d/%d publish %-9s: %s msgs/s%s", i+1, r.cfg.Repeat, impl, formatRate(rate), brokerNote(brokerCPU))
 		}
 	}
 	if r.cfg.has(SectionSpike) {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -74,17 +75,19 @@ func TestCells(t *testing.T) {
 }
 
 func TestReportTargetsAndPrint(t *testing.T) {
-	cfg := Config{URL: "x", Child: func([]string) *exec.Cmd { return nil }, Repeat: 2, Prefetches: []int{10}, LedgerJobs: 1000}
+	cfg := Config{URL: "x", Child: func([]string) *exec.Cmd { return nil }, Repeat: 2, Prefetches: []int{10}, LedgerJobs: 1000,
+		BrokerNote: "private node"}
 	cfg.setDefaults()
 	r := newReport(&cfg)
+	r.Broker.Version = "3.10.8"
 	cell := Cell{Prefetch: 10, Concurrency: 10}
 	for rep, v := range [][3]float64{{100, 97, 90}, {200, 180, 150}} { // raw, runtime, peer
-		r.addConsume(cell, ImplRaw, rep, v[0], 10)
-		r.addConsume(cell, ImplRuntime, rep, v[1], 11)
-		r.addConsume(cell, ImplPeer, rep, v[2], 20)
-		r.addPublish(PubRaw, rep, 1000)
-		r.addPublish(PubRawBare, rep, 1100)
-		r.addPublish(PubGenerator, rep, 990)
+		r.addConsume(cell, ImplRaw, rep, v[0], 10, 7)
+		r.addConsume(cell, ImplRuntime, rep, v[1], 11, 7.5+float64(rep))
+		r.addConsume(cell, ImplPeer, rep, v[2], 20, 9)
+		r.addPublish(PubRaw, rep, 1000, 30)
+		r.addPublish(PubRawBare, rep, 1100, 20)
+		r.addPublish(PubGenerator, rep, 990, 31)
 		r.addSpike(ImplRaw, 10, rep, spikeFigure{sampled: 10 << 20, hwm: 11 << 20})
 		r.addSpike(ImplRuntime, 10, rep, spikeFigure{sampled: 25 << 20, hwm: 26 << 20, idle: 5 << 20})
 		r.addSpike(ImplRaw, 0, rep, spikeFigure{sampled: 100 << 20, hwm: 100 << 20})
@@ -125,10 +128,36 @@ func TestReportTargetsAndPrint(t *testing.T) {
 	if err := r.Print(&out); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"watermill-amqp", "0.935 [0.900–0.970]", "MISSED", "25.0 MiB", "(26.0 MiB, 5.0 MiB)", "11.0 [11.0–11.0]", "ledger: 1000 jobs"} {
+	for _, want := range []string{"broker: RabbitMQ 3.10.8, private node", "watermill-amqp", "0.935 [0.900–0.970]", "MISSED",
+		"25.0 MiB", "(26.0 MiB, 5.0 MiB)", "11.0 [11.0–11.0]", "ledger: 1000 jobs",
+		"CPU time of the broker per message", "8.0 [7.5–8.5]", "31.0 [31.0–31.0]"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report does not contain %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// Without Config.BrokerCPU the broker's figures are unknown and left out, not zero.
+func TestReportWithoutBrokerCPU(t *testing.T) {
+	cfg := Config{Repeat: 1, Prefetches: []int{10}, Only: []string{SectionConsume, SectionPublish}}
+	cfg.setDefaults()
+	r := newReport(&cfg)
+	for _, c := range cfg.cells() {
+		r.addConsume(c, ImplRaw, 0, 100, 10, math.NaN())
+		r.addConsume(c, ImplRuntime, 0, 100, 10, math.NaN())
+	}
+	r.addPublish(PubRaw, 0, 1000, math.NaN())
+	r.addPublish(PubGenerator, 0, 1000, math.NaN())
+	r.finish()
+	if r.Consume[0].BrokerCPU != nil || r.Publish.BrokerCPU != nil {
+		t.Errorf("broker CPU figures without a meter: %v, %v", r.Consume[0].BrokerCPU, r.Publish.BrokerCPU)
+	}
+	var out bytes.Buffer
+	if err := r.Print(&out); err != nil {
+		t.Fatal(err)
+	}
+	if s := out.String(); strings.Contains(s, "broker") {
+		t.Errorf("report mentions the broker without knowing it:\n%s", s)
 	}
 }
 
@@ -211,17 +240,24 @@ func TestRunSmall(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	var progress bytes.Buffer
+	var meterReads atomic.Int64
 	rep, err := Run(ctx, Config{
 		URL: url, Child: selfChild, Peer: peer,
 		Repeat: 2, Messages: 300, Prefetches: []int{10},
 		SpikeJobs: 300, SpikeSize: 1024, SpikeWork: 100 * time.Microsecond, SpikeConcurrency: 2,
 		LedgerJobs: 100_000, Progress: &progress,
+		// A meter that advances 1ms per reading: every run reads it twice, so
+		// every figure must come out as 1ms over 300 messages.
+		BrokerCPU: func() (time.Duration, error) { return time.Duration(meterReads.Add(1)) * time.Millisecond, nil },
 	})
 	if err != nil {
 		t.Fatalf("Run: %v\nprogress:\n%s", err, progress.String())
 	}
 	if len(rep.Consume) != 2 {
 		t.Fatalf("%d consume cells, want 2", len(rep.Consume))
+	}
+	if !strings.HasPrefix(rep.Broker.Version, "3.") {
+		t.Errorf("broker version %q, want the server's 3.x", rep.Broker.Version)
 	}
 	for _, f := range rep.Consume {
 		for _, impl := range []string{ImplRaw, ImplRuntime, ImplPeer} {
@@ -234,6 +270,11 @@ func TestRunSmall(t *testing.T) {
 				t.Errorf("consume %v %s: CPU/msg %+v, want 2 positive values", f.Cell, impl, s)
 			}
 		}
+		for _, impl := range []string{ImplRaw, ImplRuntime, ImplPeer} {
+			if s := f.BrokerCPU[impl]; len(s.Values) != 2 || math.Abs(s.Min-1000.0/300) > 1e-9 || math.Abs(s.Max-1000.0/300) > 1e-9 {
+				t.Errorf("consume %v %s: broker CPU/msg %+v, want 2 values of 3.33 µs", f.Cell, impl, s)
+			}
+		}
 		if f.RuntimeOverPeer == nil || len(f.RuntimeOverRaw.Values) != 2 {
 			t.Errorf("consume %v: ratios %+v %+v", f.Cell, f.RuntimeOverRaw, f.RuntimeOverPeer)
 		}
@@ -241,6 +282,9 @@ func TestRunSmall(t *testing.T) {
 	for _, impl := range []string{PubRaw, PubRawBare, PubGenerator} {
 		if s := rep.Publish.Rates[impl]; len(s.Values) != 2 || s.Min <= 0 {
 			t.Errorf("publish %s: %+v, want 2 positive rates", impl, s)
+		}
+		if s := rep.Publish.BrokerCPU[impl]; len(s.Values) != 2 || math.Abs(s.Median-1000.0/300) > 1e-9 {
+			t.Errorf("publish %s: broker CPU/msg %+v, want 2 values of 3.33 µs", impl, s)
 		}
 	}
 	for _, f := range rep.Spike {

@@ -1,6 +1,7 @@
 package perf
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"math"
@@ -12,9 +13,10 @@ import (
 // Spread is over the run's repetitions, and every ratio is taken within a
 // repetition before the spread is taken.
 type Report struct {
-	Repeat   int   `json:"repeat"`
-	Messages int64 `json:"messages"`
-	Size     int   `json:"size_bytes"`
+	Broker   BrokerInfo `json:"broker"`
+	Repeat   int        `json:"repeat"`
+	Messages int64      `json:"messages"`
+	Size     int        `json:"size_bytes"`
 
 	Consume []*ConsumeFigure `json:"consume,omitempty"`
 	Publish *PublishFigure   `json:"publish,omitempty"`
@@ -24,6 +26,12 @@ type Report struct {
 
 	SpikeJobs int64 `json:"spike_jobs"`
 	SpikeSize int   `json:"spike_size_bytes"`
+}
+
+// BrokerInfo says what was measured against.
+type BrokerInfo struct {
+	Version string `json:"version,omitempty"`
+	Note    string `json:"note,omitempty"`
 }
 
 // ConsumeFigure is one consume cell: msgs/s of each implementation and the
@@ -38,8 +46,11 @@ type ConsumeFigure struct {
 	// better): the consumers' own cost, which the broker's pace does not hide.
 	CPU               map[string]Spread `json:"cpu_us_per_msg"`
 	RuntimeCPUOverRaw Spread            `json:"runtime_cpu_over_raw"`
+	// BrokerCPU is the broker's CPU time per message while each consumer ran
+	// (Config.BrokerCPU): it tells a slow broker from a slow consumer.
+	BrokerCPU map[string]Spread `json:"broker_cpu_us_per_msg,omitempty"`
 
-	values, cpu map[string][]float64
+	values, cpu, broker map[string][]float64
 }
 
 // PublishFigure compares the load generator with the raw publishers.
@@ -47,8 +58,10 @@ type PublishFigure struct {
 	Rates             map[string]Spread `json:"rates"`
 	GeneratorOverRaw  Spread            `json:"loadgen_over_raw"`
 	GeneratorOverBare Spread            `json:"loadgen_over_raw_bare"`
+	// BrokerCPU is the broker's CPU time per message while each publisher ran.
+	BrokerCPU map[string]Spread `json:"broker_cpu_us_per_msg,omitempty"`
 
-	values map[string][]float64
+	values, broker map[string][]float64
 }
 
 // SpikeFigure is the peak RSS of a raw consumer and of the runtime holding the
@@ -88,14 +101,14 @@ type Target struct {
 }
 
 func newReport(c *Config) *Report {
-	r := &Report{Repeat: c.Repeat, Messages: c.Messages, Size: c.Size, SpikeJobs: c.SpikeJobs, SpikeSize: c.SpikeSize}
+	r := &Report{Broker: BrokerInfo{Note: c.BrokerNote}, Repeat: c.Repeat, Messages: c.Messages, Size: c.Size, SpikeJobs: c.SpikeJobs, SpikeSize: c.SpikeSize}
 	if c.has(SectionConsume) {
 		for _, cell := range c.cells() {
-			r.Consume = append(r.Consume, &ConsumeFigure{Cell: cell, values: map[string][]float64{}, cpu: map[string][]float64{}})
+			r.Consume = append(r.Consume, &ConsumeFigure{Cell: cell, values: map[string][]float64{}, cpu: map[string][]float64{}, broker: map[string][]float64{}})
 		}
 	}
 	if c.has(SectionPublish) {
-		r.Publish = &PublishFigure{values: map[string][]float64{}}
+		r.Publish = &PublishFigure{values: map[string][]float64{}, broker: map[string][]float64{}}
 	}
 	if c.has(SectionSpike) {
 		for _, p := range []int{0, 10} {
@@ -118,17 +131,27 @@ func put(m map[string][]float64, key string, rep int, v float64) {
 	m[key] = s
 }
 
-func (r *Report) addConsume(cell Cell, impl string, rep int, rate, cpuPerMsg float64) {
+func (r *Report) addConsume(cell Cell, impl string, rep int, rate, cpuPerMsg, brokerCPU float64) {
 	for _, f := range r.Consume {
 		if f.Cell == cell {
 			put(f.values, impl, rep, rate)
 			put(f.cpu, impl, rep, cpuPerMsg)
+			putKnown(f.broker, impl, rep, brokerCPU)
 		}
 	}
 }
 
-func (r *Report) addPublish(impl string, rep int, rate float64) {
+func (r *Report) addPublish(impl string, rep int, rate, brokerCPU float64) {
 	put(r.Publish.values, impl, rep, rate)
+	putKnown(r.Publish.broker, impl, rep, brokerCPU)
+}
+
+// putKnown is put for a figure that may be unknown (NaN): unknown figures leave
+// the map empty, so that the report leaves them out.
+func putKnown(m map[string][]float64, key string, rep int, v float64) {
+	if !math.IsNaN(v) {
+		put(m, key, rep, v)
+	}
 }
 
 func (r *Report) addSpike(impl string, prefetch, rep int, m spikeFigure) {
@@ -178,6 +201,9 @@ const (
 func (r *Report) finish() {
 	for _, f := range r.Consume {
 		f.Rates, f.CPU = spreads(f.values), spreads(f.cpu)
+		if len(f.broker) > 0 {
+			f.BrokerCPU = spreads(f.broker)
+		}
 		f.RuntimeOverRaw = ratio(f.values, ImplRuntime, ImplRaw)
 		f.RuntimeCPUOverRaw = ratio(f.cpu, ImplRuntime, ImplRaw)
 		if _, ok := f.values[ImplPeer]; ok {
@@ -195,6 +221,9 @@ func (r *Report) finish() {
 	}
 	if p := r.Publish; p != nil {
 		p.Rates = spreads(p.values)
+		if len(p.broker) > 0 {
+			p.BrokerCPU = spreads(p.broker)
+		}
 		p.GeneratorOverRaw = ratio(p.values, PubGenerator, PubRaw)
 		p.GeneratorOverBare = ratio(p.values, PubGenerator, PubRawBare)
 		r.check("publish loadgen/raw (same messages)", p.GeneratorOverRaw.Median, targetPublishVsRaw, true)
@@ -239,6 +268,14 @@ func (r *Report) Missed() []Target {
 func (r *Report) Print(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	p := func(format string, args ...any) { fmt.Fprintf(tw, format, args...) }
+	us := func(v float64) string { return fmt.Sprintf("%.1f", v) }
+	if r.Broker.Version != "" || r.Broker.Note != "" {
+		p("broker: RabbitMQ %s", cmp.Or(r.Broker.Version, "(version unknown)"))
+		if r.Broker.Note != "" {
+			p(", %s", r.Broker.Note)
+		}
+		p("\n\n")
+	}
 	if len(r.Consume) > 0 {
 		p("consume: %d × %d B persistent messages waiting, manual ack per message; msgs/s, median [min–max] of %d\n",
 			r.Messages, r.Size, r.Repeat)
@@ -277,7 +314,6 @@ func (r *Report) Print(w io.Writer) error {
 			p("watermill-amqp\t")
 		}
 		p("runtime/raw\t\n")
-		us := func(v float64) string { return fmt.Sprintf("%.1f", v) }
 		for _, f := range r.Consume {
 			p("%d\t%d\t%s\t%s\t", f.Prefetch, f.Concurrency, f.CPU[ImplRaw].format(us), f.CPU[ImplRuntime].format(us))
 			if peer {
@@ -286,12 +322,31 @@ func (r *Report) Print(w io.Writer) error {
 			p("%s\t\n", f.RuntimeCPUOverRaw.format(formatRatio))
 		}
 		p("\n")
+		if slices.ContainsFunc(r.Consume, func(f *ConsumeFigure) bool { return f.BrokerCPU != nil }) {
+			p("consume: CPU time of the broker per message while each consumer ran, µs, median [min–max] of %d\n", r.Repeat)
+			p("prefetch\tconcurrency\traw amqp091-go\truntime\t")
+			if peer {
+				p("watermill-amqp\t")
+			}
+			p("\n")
+			for _, f := range r.Consume {
+				p("%d\t%d\t%s\t%s\t", f.Prefetch, f.Concurrency, f.BrokerCPU[ImplRaw].format(us), f.BrokerCPU[ImplRuntime].format(us))
+				if peer {
+					p("%s\t", f.BrokerCPU[ImplPeer].format(us))
+				}
+				p("\n")
+			}
+			p("\n")
+		}
 	}
 	if f := r.Publish; f != nil {
 		p("publish with confirms (window %d): %d × %d B persistent; msgs/s, median [min–max] of %d\n", defaultWindow, r.Messages, r.Size, r.Repeat)
 		p("raw (generator's headers)\traw (body only)\tload generator\tloadgen/raw\tloadgen/raw-bare\t\n")
 		p("%s\t%s\t%s\t%s\t%s\t\n", f.Rates[PubRaw].format(formatRate), f.Rates[PubRawBare].format(formatRate),
 			f.Rates[PubGenerator].format(formatRate), f.GeneratorOverRaw.format(formatRatio), f.GeneratorOverBare.format(formatRatio))
+		if f.BrokerCPU != nil {
+			p("%s\t%s\t%s\t(broker CPU µs/msg)\t\n", f.BrokerCPU[PubRaw].format(us), f.BrokerCPU[PubRawBare].format(us), f.BrokerCPU[PubGenerator].format(us))
+		}
 		p("\n")
 	}
 	if len(r.Spike) > 0 {
