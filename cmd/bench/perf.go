@@ -31,6 +31,7 @@ func cmdPerf(args []string) int {
 	erlArgs := fs.String("erl-args", perf.DefaultErlArgs, "Erlang VM arguments of the --managed node")
 	repeat := fs.Int("repeat", perf.DefaultRepeat, "measure every figure N times, interleaved")
 	messages := fs.Int64("messages", perf.DefaultMessages, "messages per consume and per publish run")
+	rounds := fs.Int("publish-rounds", perf.DefaultPublishRounds, "publish runs per implementation and repetition")
 	size := fs.Int("size", perf.DefaultSize, "body size in bytes of consumed and published messages")
 	prefetches := fs.IntSlice("prefetch", perf.DefaultPrefetches(), "consume prefetch counts (each with concurrency 1 and = prefetch)")
 	spikeJobs := fs.Int64("spike-jobs", perf.DefaultSpikeJobs, "jobs waiting in the memory spike")
@@ -83,24 +84,25 @@ func cmdPerf(args []string) int {
 		}
 	}
 	cfg := perf.Config{
-		URL:        url,
-		Child:      func(a []string) *exec.Cmd { return exec.Command(self, append([]string{"perf", "--child"}, a...)...) },
-		Peer:       *peer,
-		Repeat:     *repeat,
-		Messages:   *messages,
-		Size:       *size,
-		Prefetches: *prefetches,
-		SpikeJobs:  *spikeJobs,
-		SpikeSize:  *spikeSize,
-		SpikeWork:  *spikeWork,
-		LedgerJobs: *ledgerJobs,
-		Only:       *only,
-		ProfileDir: *profile,
-		Progress:   os.Stderr,
+		URL:           url,
+		Child:         func(a []string) *exec.Cmd { return exec.Command(self, append([]string{"perf", "--child"}, a...)...) },
+		Peer:          *peer,
+		Repeat:        *repeat,
+		Messages:      *messages,
+		PublishRounds: *rounds,
+		Size:          *size,
+		Prefetches:    *prefetches,
+		SpikeJobs:     *spikeJobs,
+		SpikeSize:     *spikeSize,
+		SpikeWork:     *spikeWork,
+		LedgerJobs:    *ledgerJobs,
+		Only:          *only,
+		ProfileDir:    *profile,
+		Progress:      os.Stderr,
 	}
-	if cfg.Repeat < 1 || cfg.Messages < 2 || cfg.SpikeJobs < 2 || cfg.LedgerJobs < 1 {
+	if cfg.Repeat < 1 || cfg.PublishRounds < 1 || cfg.Messages < 2 || cfg.SpikeJobs < 2 || cfg.LedgerJobs < 1 {
 		// Zero would mean "the default" to perf.Config; on the command line it is a mistake.
-		fmt.Fprintln(os.Stderr, "bench perf: --repeat and --ledger-jobs must be at least 1, --messages and --spike-jobs at least 2")
+		fmt.Fprintln(os.Stderr, "bench perf: --repeat, --publish-rounds and --ledger-jobs must be at least 1, --messages and --spike-jobs at least 2")
 		return exitInput
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

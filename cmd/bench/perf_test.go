@@ -6,6 +6,7 @@ func TestPerfRejectsBadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"--repeat", "0"},
 		{"--messages", "1"},
+		{"--publish-rounds", "0"},
 		{"--only", "nope"},
 		{"--prefetch", "0"},
 		{"extra-arg"},

@@ -45,6 +45,7 @@ const (
 	DefaultSpikeConcurrency = 8
 	DefaultLedgerJobs       = 1_000_000
 	DefaultChildTimeout     = 2 * time.Minute
+	DefaultPublishRounds    = 3
 
 	defaultWindow = 1024 // unconfirmed publishes: the load generator's default
 )
@@ -86,6 +87,9 @@ type Config struct {
 	Repeat int
 	// Messages per consume run and per publish run; 0 means DefaultMessages.
 	Messages int64
+	// PublishRounds is how many times each publisher runs per repetition; 0
+	// means DefaultPublishRounds.
+	PublishRounds int
 	// Size is the body size of consumed and published messages; 0 means
 	// DefaultSize.
 	Size int
@@ -132,6 +136,9 @@ func (c *Config) setDefaults() {
 	if c.Size == 0 {
 		c.Size = DefaultSize
 	}
+	if c.PublishRounds == 0 {
+		c.PublishRounds = DefaultPublishRounds
+	}
 	if c.Prefetches == nil {
 		c.Prefetches = DefaultPrefetches()
 	}
@@ -177,6 +184,9 @@ func (c *Config) validate() error {
 	}
 	if c.Size < 0 {
 		errs = append(errs, fmt.Errorf("size %d: must not be negative", c.Size))
+	}
+	if c.PublishRounds < 0 {
+		errs = append(errs, fmt.Errorf("publish rounds %d: must not be negative", c.PublishRounds))
 	}
 	for _, p := range c.Prefetches {
 		if p < 1 {
@@ -243,9 +253,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		r.admin = a
 		r.rep.Broker.Version = a.version()
 	}
-	for i := range cfg.Repeat {
-		if err := r.repetition(ctx, i); err != nil {
-			return nil, r.redact(err)
+	// Section by section, so that no section's aftermath on the broker (the
+	// spike's 40 MiB through the message store) lands in another's figures;
+	// within a section the implementations alternate, repetition by repetition.
+	for _, section := range []func(context.Context, int) error{r.consumeRep, r.publishRep, r.spikeRep} {
+		for i := range cfg.Repeat {
+			if err := section(ctx, i); err != nil {
+				return nil, r.redact(err)
+			}
 		}
 	}
 	if cfg.has(SectionLedger) {
@@ -290,51 +305,72 @@ func (r *run) progress(format string, args ...any) {
 	fmt.Fprintf(r.cfg.Progress, format+"\n", args...)
 }
 
-// repetition measures every figure once. The order of the implementations turns
-// with i, so that none always runs first (after a queue deletion) or last.
-func (r *run) repetition(ctx context.Context, i int) error {
-	rot := func(impls []string) []string {
-		k := i % len(impls)
-		return append(slices.Clone(impls[k:]), impls[:k]...)
+// rotate returns impls turned by i, so that no implementation always runs first
+// (after a queue deletion) or last.
+func rotate(impls []string, i int) []string {
+	k := i % len(impls)
+	return append(slices.Clone(impls[k:]), impls[:k]...)
+}
+
+// consumeRep measures every consume cell once, for repetition i.
+func (r *run) consumeRep(ctx context.Context, i int) error {
+	if !r.cfg.has(SectionConsume) {
+		return nil
 	}
-	if r.cfg.has(SectionConsume) {
-		impls := []string{ImplRaw, ImplRuntime}
-		if r.cfg.Peer != "" {
-			impls = append(impls, ImplPeer)
-		}
-		for _, cell := range r.cfg.cells() {
-			for _, impl := range rot(impls) {
-				res, err := r.consume(ctx, impl, cell, i)
-				if err != nil {
-					return err
-				}
-				r.rep.addConsume(cell, impl, i, res.Rate(), res.CPUPerMessage(), res.brokerCPU)
-				r.progress("rep %d/%d consume %-7s prefetch %3d concurrency %3d: %s msgs/s, %.1f µs CPU/msg%s",
-					i+1, r.cfg.Repeat, impl, cell.Prefetch, cell.Concurrency, formatRate(res.Rate()), res.CPUPerMessage(), brokerNote(res.brokerCPU))
+	impls := []string{ImplRaw, ImplRuntime}
+	if r.cfg.Peer != "" {
+		impls = append(impls, ImplPeer)
+	}
+	for _, cell := range r.cfg.cells() {
+		for _, impl := range rotate(impls, i) {
+			res, err := r.consume(ctx, impl, cell, i)
+			if err != nil {
+				return err
 			}
+			r.rep.addConsume(cell, impl, i, res.Rate(), res.CPUPerMessage(), res.brokerCPU)
+			r.progress("rep %d/%d consume %-7s prefetch %3d concurrency %3d: %s msgs/s, %.1f µs CPU/msg%s",
+				i+1, r.cfg.Repeat, impl, cell.Prefetch, cell.Concurrency, formatRate(res.Rate()), res.CPUPerMessage(), brokerNote(res.brokerCPU))
 		}
 	}
-	if r.cfg.has(SectionPublish) {
-		for _, impl := range rot([]string{PubRaw, PubRawBare, PubGenerator}) {
+	return nil
+}
+
+// publishRep measures the publishers PublishRounds times, for repetition i: a
+// publish run is short and the broker's pace swings by ±10 % from run to run, so
+// it takes more pairs than consuming does to resolve a few per cent.
+func (r *run) publishRep(ctx context.Context, i int) error {
+	if !r.cfg.has(SectionPublish) {
+		return nil
+	}
+	for round := range r.cfg.PublishRounds {
+		sample := i*r.cfg.PublishRounds + round
+		for _, impl := range rotate([]string{PubRaw, PubRawBare, PubGenerator}, sample) {
 			rate, brokerCPU, err := r.publish(ctx, impl)
 			if err != nil {
 				return err
 			}
-			r.rep.addPublish(impl, i, rate, brokerCPU)
-			r.progress("rep %d/%d publish %-9s: %s msgs/s%s", i+1, r.cfg.Repeat, impl, formatRate(rate), brokerNote(brokerCPU))
+			r.rep.addPublish(impl, sample, rate, brokerCPU)
+			r.progress("rep %d/%d publish %-9s round %d/%d: %s msgs/s%s", i+1, r.cfg.Repeat, impl, round+1, r.cfg.PublishRounds,
+				formatRate(rate), brokerNote(brokerCPU))
 		}
 	}
-	if r.cfg.has(SectionSpike) {
-		for _, prefetch := range []int{0, 10} {
-			for _, impl := range rot([]string{ImplRaw, ImplRuntime}) {
-				m, err := r.spike(ctx, impl, prefetch)
-				if err != nil {
-					return err
-				}
-				r.rep.addSpike(impl, prefetch, i, m)
-				r.progress("rep %d/%d spike %-7s prefetch %2d: peak rss %s (VmHWM %s)",
-					i+1, r.cfg.Repeat, impl, prefetch, formatBytes(float64(m.sampled)), formatBytes(float64(m.hwm)))
+	return nil
+}
+
+// spikeRep measures the spike's peak RSS once per prefetch, for repetition i.
+func (r *run) spikeRep(ctx context.Context, i int) error {
+	if !r.cfg.has(SectionSpike) {
+		return nil
+	}
+	for _, prefetch := range []int{0, 10} {
+		for _, impl := range rotate([]string{ImplRaw, ImplRuntime}, i) {
+			m, err := r.spike(ctx, impl, prefetch)
+			if err != nil {
+				return err
 			}
+			r.rep.addSpike(impl, prefetch, i, m)
+			r.progress("rep %d/%d spike %-7s prefetch %2d: peak rss %s (VmHWM %s)",
+				i+1, r.cfg.Repeat, impl, prefetch, formatBytes(float64(m.sampled)), formatBytes(float64(m.hwm)))
 		}
 	}
 	return nil

@@ -48,12 +48,12 @@ func TestRatiosPairRepetitions(t *testing.T) {
 }
 
 func TestConfigReportsAllProblems(t *testing.T) {
-	_, err := Run(t.Context(), Config{Repeat: -1, Messages: 1, Prefetches: []int{0}, Only: []string{"nope"}, SpikeWork: -time.Second})
+	_, err := Run(t.Context(), Config{Repeat: -1, Messages: 1, PublishRounds: -2, Prefetches: []int{0}, Only: []string{"nope"}, SpikeWork: -time.Second})
 	var ce *ConfigError
 	if !errors.As(err, &ce) {
 		t.Fatalf("Run with a bad config: %v, want a *ConfigError", err)
 	}
-	for _, want := range []string{"url: required", "child: required", "repeat -1", "messages 1", "prefetch 0", `section "nope"`, "spike work -1s"} {
+	for _, want := range []string{"url: required", "child: required", "repeat -1", "messages 1", "publish rounds -2", "prefetch 0", `section "nope"`, "spike work -1s"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
@@ -280,11 +280,12 @@ func TestRunSmall(t *testing.T) {
 		}
 	}
 	for _, impl := range []string{PubRaw, PubRawBare, PubGenerator} {
-		if s := rep.Publish.Rates[impl]; len(s.Values) != 2 || s.Min <= 0 {
-			t.Errorf("publish %s: %+v, want 2 positive rates", impl, s)
+		// Two repetitions of DefaultPublishRounds rounds.
+		if s := rep.Publish.Rates[impl]; len(s.Values) != 2*DefaultPublishRounds || s.Min <= 0 {
+			t.Errorf("publish %s: %+v, want %d positive rates", impl, s, 2*DefaultPublishRounds)
 		}
-		if s := rep.Publish.BrokerCPU[impl]; len(s.Values) != 2 || math.Abs(s.Median-1000.0/300) > 1e-9 {
-			t.Errorf("publish %s: broker CPU/msg %+v, want 2 values of 3.33 µs", impl, s)
+		if s := rep.Publish.BrokerCPU[impl]; len(s.Values) != 2*DefaultPublishRounds || math.Abs(s.Max-1000.0/300) > 1e-9 || math.Abs(s.Min-1000.0/300) > 1e-9 {
+			t.Errorf("publish %s: broker CPU/msg %+v, want %d values of 3.33 µs", impl, s, 2*DefaultPublishRounds)
 		}
 	}
 	for _, f := range rep.Spike {

@@ -340,7 +340,7 @@ func (r *Report) Print(w io.Writer) error {
 		}
 	}
 	if f := r.Publish; f != nil {
-		p("publish with confirms (window %d): %d × %d B persistent; msgs/s, median [min–max] of %d\n", defaultWindow, r.Messages, r.Size, r.Repeat)
+		p("publish with confirms (window %d): %d × %d B persistent; msgs/s, median [min–max] of %d\n", defaultWindow, r.Messages, r.Size, len(f.GeneratorOverRaw.Values))
 		p("raw (generator's headers)\traw (body only)\tload generator\tloadgen/raw\tloadgen/raw-bare\t\n")
 		p("%s\t%s\t%s\t%s\t%s\t\n", f.Rates[PubRaw].format(formatRate), f.Rates[PubRawBare].format(formatRate),
 			f.Rates[PubGenerator].format(formatRate), f.GeneratorOverRaw.format(formatRatio), f.GeneratorOverBare.format(formatRatio))
