@@ -15,38 +15,52 @@ var ErrUnsupported = errors.New("procstat: /proc not available")
 
 // RSS returns the resident set size of pid in bytes (VmRSS of /proc/pid/status).
 // pid 0 means this process.
-func RSS(pid int) (int64, error) {
-	path := "/proc/self/status"
+func RSS(pid int) (int64, error) { return Status(pid, "VmRSS") }
+
+// Status returns a memory figure of /proc/pid/status in bytes, such as "VmRSS" or
+// "VmHWM" (the peak). pid 0 means this process.
+func Status(pid int, key string) (int64, error) {
+	data, err := readProc(pid, "status")
+	if err != nil {
+		return 0, err
+	}
+	return parseStatusKB(data, key)
+}
+
+// readProc reads /proc/pid/file (/proc/self/file for pid 0).
+func readProc(pid int, file string) ([]byte, error) {
+	path := "/proc/self/" + file
 	if pid > 0 {
-		path = "/proc/" + strconv.Itoa(pid) + "/status"
+		path = "/proc/" + strconv.Itoa(pid) + "/" + file
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) && pid == 0 {
-			return 0, ErrUnsupported
+			return nil, ErrUnsupported
 		}
-		return 0, fmt.Errorf("read rss of %d: %w", pid, err)
+		return nil, fmt.Errorf("read %s of %d: %w", file, pid, err)
 	}
-	return parseRSS(data)
+	return data, nil
 }
 
-func parseRSS(status []byte) (int64, error) {
+// parseStatusKB reads the "Key:   123 kB" line of a /proc/<pid>/status, in bytes.
+func parseStatusKB(status []byte, key string) (int64, error) {
 	for line := range bytes.SplitSeq(status, []byte{'\n'}) {
-		rest, ok := bytes.CutPrefix(line, []byte("VmRSS:"))
+		rest, ok := bytes.CutPrefix(line, []byte(key+":"))
 		if !ok {
 			continue
 		}
 		fields := bytes.Fields(rest)
 		if len(fields) != 2 || string(fields[1]) != "kB" {
-			return 0, fmt.Errorf("parse VmRSS %q", rest)
+			return 0, fmt.Errorf("parse %s %q", key, rest)
 		}
 		kb, err := strconv.ParseInt(string(fields[0]), 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("parse VmRSS %q: %w", rest, err)
+			return 0, fmt.Errorf("parse %s %q: %w", key, rest, err)
 		}
 		return kb * 1024, nil
 	}
-	return 0, errors.New("parse status: no VmRSS line")
+	return 0, fmt.Errorf("parse status: no %s line", key)
 }
 
 // userHZ is the unit of the CPU times in /proc/<pid>/stat: USER_HZ, 100 on every
@@ -56,16 +70,9 @@ const userHZ = 100
 // CPU returns the user+system CPU time pid has used (/proc/pid/stat, all its
 // threads), in steps of 10ms. pid 0 means this process.
 func CPU(pid int) (time.Duration, error) {
-	path := "/proc/self/stat"
-	if pid > 0 {
-		path = "/proc/" + strconv.Itoa(pid) + "/stat"
-	}
-	data, err := os.ReadFile(path)
+	data, err := readProc(pid, "stat")
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) && pid == 0 {
-			return 0, ErrUnsupported
-		}
-		return 0, fmt.Errorf("read cpu time of %d: %w", pid, err)
+		return 0, err
 	}
 	return parseCPU(data)
 }

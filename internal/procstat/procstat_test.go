@@ -8,14 +8,27 @@ import (
 )
 
 func TestParseRSS(t *testing.T) {
-	got, err := parseRSS([]byte("Name:\tbench\nVmRSS:\t   12345 kB\nThreads: 3\n"))
+	got, err := parseStatusKB([]byte("Name:\tbench\nVmRSS:\t   12345 kB\nThreads: 3\n"), "VmRSS")
 	if err != nil || got != 12345*1024 {
-		t.Fatalf("parseRSS = %d, %v", got, err)
+		t.Fatalf("parseStatusKB VmRSS = %d, %v", got, err)
 	}
 	for _, bad := range []string{"Name: x\n", "VmRSS: 12 MB\n", "VmRSS: x kB\n"} {
-		if _, err := parseRSS([]byte(bad)); err == nil {
-			t.Errorf("parseRSS(%q): no error", bad)
+		if _, err := parseStatusKB([]byte(bad), "VmRSS"); err == nil {
+			t.Errorf("parseStatusKB(%q, VmRSS): no error", bad)
 		}
+	}
+}
+
+func TestParseStatusKB(t *testing.T) {
+	status := []byte("Name:\tx\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\n")
+	if v, err := parseStatusKB(status, "VmHWM"); err != nil || v != 2048*1024 {
+		t.Fatalf("VmHWM = %d, %v; want %d", v, err, 2048*1024)
+	}
+	if _, err := parseStatusKB([]byte("VmHWM: lots\n"), "VmHWM"); err == nil {
+		t.Fatal("parsed a malformed line")
+	}
+	if _, err := parseStatusKB(status, "VmSwap"); err == nil {
+		t.Fatal("found a missing key")
 	}
 }
 

@@ -1,7 +1,6 @@
 package perf
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,6 +19,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/spf13/pflag"
 
+	"github.com/benchmq/bench/internal/procstat"
 	"github.com/benchmq/bench/internal/redact"
 	"github.com/benchmq/bench/worker"
 )
@@ -171,7 +171,7 @@ func ChildMain(args []string, stdout, stderr io.Writer) int {
 }
 
 func runChild(ctx context.Context, url string, a childArgs) (res ChildResult, err error) {
-	idle, err := selfStatus("VmRSS:")
+	idle, err := procstat.RSS(0)
 	if err != nil {
 		return res, err
 	}
@@ -201,7 +201,7 @@ func runChild(ctx context.Context, url string, a childArgs) (res ChildResult, er
 			return res, err
 		}
 	}
-	hwm, err := selfStatus("VmHWM:")
+	hwm, err := procstat.Status(0, "VmHWM")
 	if err != nil {
 		return res, err
 	}
@@ -374,33 +374,4 @@ func waitAcked(ctx context.Context, w *worker.Worker, want uint64) error {
 		}
 	}
 	return nil
-}
-
-// selfStatus reads a memory figure of this process from /proc/self/status.
-func selfStatus(key string) (int64, error) {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0, fmt.Errorf("read %s: %w", strings.TrimSuffix(key, ":"), err)
-	}
-	return parseStatusKB(data, key)
-}
-
-// parseStatusKB reads a "Key:   123 kB" line of /proc/<pid>/status, in bytes.
-func parseStatusKB(status []byte, key string) (int64, error) {
-	for line := range bytes.SplitSeq(status, []byte{'\n'}) {
-		rest, ok := bytes.CutPrefix(line, []byte(key))
-		if !ok {
-			continue
-		}
-		f := bytes.Fields(rest)
-		if len(f) != 2 || string(f[1]) != "kB" {
-			return 0, fmt.Errorf("parse %s %q", key, rest)
-		}
-		kb, err := strconv.ParseInt(string(f[0]), 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("parse %s %q: %w", key, rest, err)
-		}
-		return kb * 1024, nil
-	}
-	return 0, fmt.Errorf("parse status: no %s line", key)
 }

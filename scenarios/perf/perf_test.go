@@ -165,19 +165,6 @@ func TestReportWithoutBrokerCPU(t *testing.T) {
 	}
 }
 
-func TestParseStatusKB(t *testing.T) {
-	status := []byte("Name:\tx\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\n")
-	if v, err := parseStatusKB(status, "VmHWM:"); err != nil || v != 2048*1024 {
-		t.Fatalf("VmHWM = %d, %v; want %d", v, err, 2048*1024)
-	}
-	if _, err := parseStatusKB([]byte("VmHWM: lots\n"), "VmHWM:"); err == nil {
-		t.Fatal("parsed a malformed line")
-	}
-	if _, err := parseStatusKB(status, "VmSwap:"); err == nil {
-		t.Fatal("found a missing key")
-	}
-}
-
 func TestTailBufferKeepsTheEnd(t *testing.T) {
 	b := &tailBuffer{max: 4}
 	_, _ = b.Write([]byte("abc"))
