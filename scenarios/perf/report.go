@@ -275,6 +275,38 @@ func (r *Report) Missed() []Target {
 	return out
 }
 
+// consumeColumn is a ratio column of a consume table.
+type consumeColumn struct {
+	title string
+	value func(*ConsumeFigure) Spread
+}
+
+// consumeTable prints one figure of every consume cell: a column per
+// implementation (values formatted with format), then the ratio columns.
+func (r *Report) consumeTable(p func(string, ...any), title string, impls []string,
+	values func(*ConsumeFigure) map[string]Spread, format func(float64) string, ratios []consumeColumn) {
+	names := map[string]string{ImplRaw: "raw amqp091-go", ImplRuntime: "runtime", ImplPeer: "watermill-amqp"}
+	p("%s\nprefetch\tconcurrency\t", title)
+	for _, impl := range impls {
+		p("%s\t", names[impl])
+	}
+	for _, c := range ratios {
+		p("%s\t", c.title)
+	}
+	p("\n")
+	for _, f := range r.Consume {
+		p("%d\t%d\t", f.Prefetch, f.Concurrency)
+		for _, impl := range impls {
+			p("%s\t", values(f)[impl].format(format))
+		}
+		for _, c := range ratios {
+			p("%s\t", c.value(f).format(formatRatio))
+		}
+		p("\n")
+	}
+	p("\n")
+}
+
 // Print writes the report as text tables: each figure as "median [min–max]".
 func (r *Report) Print(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -288,66 +320,28 @@ func (r *Report) Print(w io.Writer) error {
 		p("\n\n")
 	}
 	if len(r.Consume) > 0 {
-		p("consume: %d × %d B persistent messages waiting, manual ack per message; msgs/s, median [min–max] of %d\n",
-			r.Messages, r.Size, r.Repeat)
-		peer := false
-		for _, f := range r.Consume {
-			peer = peer || f.RuntimeOverPeer != nil
+		impls := []string{ImplRaw, ImplRuntime}
+		if slices.ContainsFunc(r.Consume, func(f *ConsumeFigure) bool { return f.RuntimeOverPeer != nil }) {
+			impls = append(impls, ImplPeer)
 		}
-		p("prefetch\tconcurrency\traw amqp091-go\truntime\t")
-		if peer {
-			p("watermill-amqp\t")
-		}
-		p("runtime/raw\t")
-		if peer {
-			p("runtime/watermill\t")
-		}
-		p("\n")
-		for _, f := range r.Consume {
-			p("%d\t%d\t%s\t%s\t", f.Prefetch, f.Concurrency, f.Rates[ImplRaw].format(formatRate), f.Rates[ImplRuntime].format(formatRate))
-			if peer {
-				p("%s\t", f.Rates[ImplPeer].format(formatRate))
+		peerRatio := func(f *ConsumeFigure) Spread {
+			if f.RuntimeOverPeer == nil {
+				return Spread{}
 			}
-			p("%s\t", f.RuntimeOverRaw.format(formatRatio))
-			if peer {
-				s := Spread{}
-				if f.RuntimeOverPeer != nil {
-					s = *f.RuntimeOverPeer
-				}
-				p("%s\t", s.format(formatRatio))
-			}
-			p("\n")
+			return *f.RuntimeOverPeer
 		}
-		p("\n")
-		p("consume: CPU time of the consumer process per message, µs, median [min–max] of %d (lower is better)\n", r.Repeat)
-		p("prefetch\tconcurrency\traw amqp091-go\truntime\t")
-		if peer {
-			p("watermill-amqp\t")
+		ratios := []consumeColumn{{"runtime/raw", func(f *ConsumeFigure) Spread { return f.RuntimeOverRaw }}}
+		if len(impls) == 3 {
+			ratios = append(ratios, consumeColumn{"runtime/watermill", peerRatio})
 		}
-		p("runtime/raw\t\n")
-		for _, f := range r.Consume {
-			p("%d\t%d\t%s\t%s\t", f.Prefetch, f.Concurrency, f.CPU[ImplRaw].format(us), f.CPU[ImplRuntime].format(us))
-			if peer {
-				p("%s\t", f.CPU[ImplPeer].format(us))
-			}
-			p("%s\t\n", f.RuntimeCPUOverRaw.format(formatRatio))
-		}
-		p("\n")
+		r.consumeTable(p, fmt.Sprintf("consume: %d × %d B persistent messages waiting, manual ack per message; msgs/s, median [min–max] of %d",
+			r.Messages, r.Size, r.Repeat), impls, func(f *ConsumeFigure) map[string]Spread { return f.Rates }, formatRate, ratios)
+		r.consumeTable(p, fmt.Sprintf("consume: CPU time of the consumer process per message, µs, median [min–max] of %d (lower is better)", r.Repeat),
+			impls, func(f *ConsumeFigure) map[string]Spread { return f.CPU }, us,
+			[]consumeColumn{{"runtime/raw", func(f *ConsumeFigure) Spread { return f.RuntimeCPUOverRaw }}})
 		if slices.ContainsFunc(r.Consume, func(f *ConsumeFigure) bool { return f.BrokerCPU != nil }) {
-			p("consume: CPU time of the broker per message while each consumer ran, µs, median [min–max] of %d\n", r.Repeat)
-			p("prefetch\tconcurrency\traw amqp091-go\truntime\t")
-			if peer {
-				p("watermill-amqp\t")
-			}
-			p("\n")
-			for _, f := range r.Consume {
-				p("%d\t%d\t%s\t%s\t", f.Prefetch, f.Concurrency, f.BrokerCPU[ImplRaw].format(us), f.BrokerCPU[ImplRuntime].format(us))
-				if peer {
-					p("%s\t", f.BrokerCPU[ImplPeer].format(us))
-				}
-				p("\n")
-			}
-			p("\n")
+			r.consumeTable(p, fmt.Sprintf("consume: CPU time of the broker per message while each consumer ran, µs, median [min–max] of %d", r.Repeat),
+				impls, func(f *ConsumeFigure) map[string]Spread { return f.BrokerCPU }, us, nil)
 		}
 	}
 	if f := r.Publish; f != nil {
