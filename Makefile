@@ -38,7 +38,7 @@ run: deps build
 PERF_BROKER ?= --managed
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
-	cd scenarios/perf/watermillpeer && $(GO) build -o ../../../bin/watermillpeer .
+	cd internal/perf/watermillpeer && $(GO) build -o ../../../bin/watermillpeer .
 	mkdir -p out
 	$(BIN) perf $(PERF_BROKER) --peer bin/watermillpeer --json out/perf.json $(PERF_FLAGS)
 

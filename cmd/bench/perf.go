@@ -16,7 +16,7 @@ import (
 
 	"github.com/benchmq/bench/chaos/broker"
 	"github.com/benchmq/bench/internal/procstat"
-	"github.com/benchmq/bench/scenarios/perf"
+	"github.com/benchmq/bench/internal/perf"
 )
 
 // cmdPerf is `bench perf`: the harness against raw amqp091-go (and the watermill
@@ -39,7 +39,7 @@ func cmdPerf(args []string) int {
 	spikeWork := fs.Duration("spike-work", perf.DefaultSpikeWork, "handler sleep per spike job")
 	ledgerJobs := fs.Int64("ledger-jobs", perf.DefaultLedgerJobs, "jobs in the ledger memory measurement")
 	only := fs.StringSlice("only", nil, fmt.Sprintf("run only these sections %v", perf.Sections()))
-	peer := fs.String("peer", "", "watermill-amqp peer binary (build: cd scenarios/perf/watermillpeer && go build); empty = leave watermill out")
+	peer := fs.String("peer", "", "watermill-amqp peer binary (build: cd internal/perf/watermillpeer && go build); empty = leave watermill out")
 	jsonOut := fs.String("json", "", "also write the figures as JSON to this file")
 	profile := fs.String("profile", "", "write CPU and allocation profiles of every consumer child to this directory (slows them: not for comparing)")
 	strict := fs.Bool("strict", false, "exit 1 when a target is missed")

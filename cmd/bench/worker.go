@@ -3,7 +3,7 @@ package main
 import (
 	"os"
 
-	"github.com/benchmq/bench/scenarios/simworker"
+	"github.com/benchmq/bench/internal/simworker"
 )
 
 func cmdWorker(args []string) int { return simworker.Main(args, os.Stderr) }

@@ -7,8 +7,8 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
-	"github.com/benchmq/bench/scenarios/ledger"
-	"github.com/benchmq/bench/scenarios/telemetry"
+	"github.com/benchmq/bench/internal/ledger"
+	"github.com/benchmq/bench/internal/telemetry"
 )
 
 // Latency histograms record microseconds from 1 µs to 1 hour, 3 significant digits.

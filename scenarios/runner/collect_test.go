@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/benchmq/bench/scenarios/ledger"
+	"github.com/benchmq/bench/internal/ledger"
 )
 
 // A long run keeps only a handful of per-second histograms alive, and the

@@ -11,7 +11,7 @@ import (
 	"github.com/benchmq/bench/internal/brokertest"
 	"github.com/benchmq/bench/report"
 	"github.com/benchmq/bench/scenarios"
-	"github.com/benchmq/bench/scenarios/simworker"
+	"github.com/benchmq/bench/internal/simworker"
 )
 
 // The runner spawns this test binary as its worker processes.

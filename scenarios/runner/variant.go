@@ -18,10 +18,10 @@ import (
 	"github.com/benchmq/bench/report"
 	"github.com/benchmq/bench/report/gate"
 	"github.com/benchmq/bench/scenarios"
-	"github.com/benchmq/bench/scenarios/ledger"
-	"github.com/benchmq/bench/scenarios/loadgen"
-	"github.com/benchmq/bench/scenarios/simworker"
-	"github.com/benchmq/bench/scenarios/telemetry"
+	"github.com/benchmq/bench/internal/ledger"
+	"github.com/benchmq/bench/internal/loadgen"
+	"github.com/benchmq/bench/internal/simworker"
+	"github.com/benchmq/bench/internal/telemetry"
 	"github.com/benchmq/bench/worker"
 )
 

@@ -11,8 +11,8 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/benchmq/bench/scenarios/ledger"
-	"github.com/benchmq/bench/scenarios/loadgen"
+	"github.com/benchmq/bench/internal/ledger"
+	"github.com/benchmq/bench/internal/loadgen"
 	"github.com/benchmq/bench/worker"
 )
 

@@ -1,4 +1,4 @@
-module github.com/benchmq/bench/scenarios/perf/watermillpeer
+module github.com/benchmq/bench/internal/perf/watermillpeer
 
 go 1.26.0
 

@@ -16,7 +16,7 @@ import (
 // generator's headers). Compare msgs/s, which the broker mostly sets, and the
 // client's CPU time per message, which is the generator's own cost:
 //
-//	go test -run '^$' -bench . -benchtime 20000x ./scenarios/loadgen/
+//	go test -run '^$' -bench . -benchtime 20000x ./internal/loadgen/
 const benchWindow = DefaultWindow
 
 func cpuTime() time.Duration {

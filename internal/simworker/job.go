@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/benchmq/bench/chaos/depsim"
-	"github.com/benchmq/bench/scenarios/loadgen"
-	"github.com/benchmq/bench/scenarios/telemetry"
+	"github.com/benchmq/bench/internal/loadgen"
+	"github.com/benchmq/bench/internal/telemetry"
 	"github.com/benchmq/bench/worker"
 )
 

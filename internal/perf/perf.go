@@ -80,7 +80,7 @@ type Config struct {
 	// Child returns the command that runs ChildMain with args (required): the
 	// caller's own binary, e.g. `bench perf --child ARGS...`.
 	Child func(args []string) *exec.Cmd
-	// Peer is the watermill-amqp peer binary (scenarios/perf/watermillpeer);
+	// Peer is the watermill-amqp peer binary (internal/perf/watermillpeer);
 	// "" leaves watermill out.
 	Peer string
 	// Repeat is how many times every figure is measured; 0 means DefaultRepeat.

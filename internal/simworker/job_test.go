@@ -13,8 +13,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/benchmq/bench/scenarios"
-	"github.com/benchmq/bench/scenarios/loadgen"
-	"github.com/benchmq/bench/scenarios/telemetry"
+	"github.com/benchmq/bench/internal/loadgen"
+	"github.com/benchmq/bench/internal/telemetry"
 	"github.com/benchmq/bench/worker"
 )
 

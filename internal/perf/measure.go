@@ -20,8 +20,8 @@ import (
 
 	"github.com/benchmq/bench/internal/procstat"
 	"github.com/benchmq/bench/internal/redact"
-	"github.com/benchmq/bench/scenarios/ledger"
-	"github.com/benchmq/bench/scenarios/loadgen"
+	"github.com/benchmq/bench/internal/ledger"
+	"github.com/benchmq/bench/internal/loadgen"
 	"github.com/benchmq/bench/worker"
 )
 
@@ -32,7 +32,7 @@ const (
 	PubRaw = "raw"
 	// PubRawBare is the same loop with a body only: what amqp091-go does at best.
 	PubRawBare = "raw-bare"
-	// PubGenerator is the load generator (scenarios/loadgen) with one spike phase.
+	// PubGenerator is the load generator (internal/loadgen) with one spike phase.
 	PubGenerator = "loadgen"
 )
 
