@@ -15,8 +15,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/benchmq/bench/chaos/broker"
-	"github.com/benchmq/bench/internal/procstat"
 	"github.com/benchmq/bench/internal/perf"
+	"github.com/benchmq/bench/internal/procstat"
 )
 
 // cmdPerf is `bench perf`: the harness against raw amqp091-go (and the watermill

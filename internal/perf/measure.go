@@ -18,10 +18,10 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/benchmq/bench/internal/procstat"
-	"github.com/benchmq/bench/internal/redact"
 	"github.com/benchmq/bench/internal/ledger"
 	"github.com/benchmq/bench/internal/loadgen"
+	"github.com/benchmq/bench/internal/procstat"
+	"github.com/benchmq/bench/internal/redact"
 	"github.com/benchmq/bench/worker"
 )
 

@@ -12,9 +12,9 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 	"go.uber.org/goleak"
 
-	"github.com/benchmq/bench/scenarios"
 	"github.com/benchmq/bench/internal/loadgen"
 	"github.com/benchmq/bench/internal/telemetry"
+	"github.com/benchmq/bench/scenarios"
 	"github.com/benchmq/bench/worker"
 )
 

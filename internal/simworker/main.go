@@ -17,8 +17,8 @@ import (
 
 	"github.com/benchmq/bench/internal/procstat"
 	"github.com/benchmq/bench/internal/redact"
-	"github.com/benchmq/bench/scenarios"
 	"github.com/benchmq/bench/internal/telemetry"
+	"github.com/benchmq/bench/scenarios"
 	"github.com/benchmq/bench/worker"
 )
 

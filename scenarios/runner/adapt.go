@@ -4,9 +4,9 @@ import (
 	"time"
 
 	"github.com/benchmq/bench/chaos/fault"
+	"github.com/benchmq/bench/internal/loadgen"
 	"github.com/benchmq/bench/report"
 	"github.com/benchmq/bench/scenarios"
-	"github.com/benchmq/bench/internal/loadgen"
 )
 
 // The scenario package describes; these turn its types into the ones the

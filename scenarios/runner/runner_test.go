@@ -9,9 +9,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/benchmq/bench/internal/brokertest"
+	"github.com/benchmq/bench/internal/simworker"
 	"github.com/benchmq/bench/report"
 	"github.com/benchmq/bench/scenarios"
-	"github.com/benchmq/bench/internal/simworker"
 )
 
 // The runner spawns this test binary as its worker processes.

@@ -14,14 +14,14 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/benchmq/bench/chaos/fault"
+	"github.com/benchmq/bench/internal/ledger"
+	"github.com/benchmq/bench/internal/loadgen"
 	"github.com/benchmq/bench/internal/redact"
+	"github.com/benchmq/bench/internal/simworker"
+	"github.com/benchmq/bench/internal/telemetry"
 	"github.com/benchmq/bench/report"
 	"github.com/benchmq/bench/report/gate"
 	"github.com/benchmq/bench/scenarios"
-	"github.com/benchmq/bench/internal/ledger"
-	"github.com/benchmq/bench/internal/loadgen"
-	"github.com/benchmq/bench/internal/simworker"
-	"github.com/benchmq/bench/internal/telemetry"
 	"github.com/benchmq/bench/worker"
 )
 
