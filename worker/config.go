@@ -33,34 +33,34 @@ const (
 type RetryPolicy struct {
 	// MaxAttempts is the total number of attempts including the first; 0 means 5.
 	// 1 disables retries.
-	MaxAttempts int
+	MaxAttempts int `json:"max_attempts"`
 	// MinDelay is the delay after the first failed attempt; 0 means 100ms. At least 1ms
 	// (tier queues have millisecond TTLs).
-	MinDelay time.Duration
+	MinDelay time.Duration `json:"min_delay"`
 	// MaxDelay caps the delay; 0 means unbounded (the delay still stops growing at the
 	// last attempt, so the set of tier queues stays bounded by MaxAttempts).
-	MaxDelay time.Duration
+	MaxDelay time.Duration `json:"max_delay"`
 	// Jitter draws each delay uniformly from [d/2, d] instead of d; never above d.
-	Jitter bool
+	Jitter bool `json:"jitter"`
 	// Mode is where the delay is spent; "" means RetryBroker.
-	Mode RetryMode
+	Mode RetryMode `json:"mode"`
 }
 
 // BreakerConfig configures the per-worker circuit breaker.
 type BreakerConfig struct {
 	// Enabled turns the breaker on; the zero value has no breaker.
-	Enabled bool
+	Enabled bool `json:"enabled"`
 	// FailureRatio of failed attempts in the window that trips the breaker; 0 means 0.5.
-	FailureRatio float64
+	FailureRatio float64 `json:"failure_ratio"`
 	// MinRequests is how many attempts the window needs before it may trip; 0 means 20.
-	MinRequests int
+	MinRequests int `json:"min_requests"`
 	// OpenFor is how long the breaker stays open before probing; 0 means 5s.
-	OpenFor time.Duration
+	OpenFor time.Duration `json:"open_for"`
 	// Window is the closed-state counting interval after which counts reset; 0 means 10s.
-	Window time.Duration
+	Window time.Duration `json:"window"`
 	// HealthCheck, if set, is the probe after OpenFor instead of a single job; the
 	// worker resumes consuming when it returns nil.
-	HealthCheck func(ctx context.Context) error
+	HealthCheck func(ctx context.Context) error `json:"-"`
 }
 
 // Config configures a Worker. Zero values are the documented defaults.
