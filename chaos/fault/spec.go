@@ -33,18 +33,13 @@ type Spec struct {
 
 // Problem is one thing wrong with a Spec. Field is the scenario key it is
 // about ("toxic", "for", "latency", ...), or "" for the fault as a whole, so
-// that a parser can point at the right line.
+// that a parser can point at the right line; Msg reads on its own.
 type Problem struct {
 	Field string
 	Msg   string
 }
 
-func (p *Problem) Error() string {
-	if p.Field == "" {
-		return p.Msg
-	}
-	return p.Field + ": " + p.Msg
-}
+func (p *Problem) Error() string { return p.Msg }
 
 // Kind names what the fault does: the toxic, "down", or the action.
 func (s Spec) Kind() string {
@@ -88,20 +83,29 @@ func (s Spec) NeedsProxy() bool { return s.Toxic != "" || s.Down }
 // NeedsManagedBroker reports whether the fault acts on the broker node itself.
 func (s Spec) NeedsManagedBroker() bool { return s.Target == TargetBroker && s.Action != "" }
 
-// Validate reports every problem with s at once, each a *Problem (joined).
+// Validate reports every problem with s at once (Problems, joined).
 func (s Spec) Validate() error {
-	var ps []error
+	var errs []error
+	for _, p := range s.Problems() {
+		errs = append(errs, p)
+	}
+	return errors.Join(errs...)
+}
+
+// Problems returns every problem with s; none when it is valid.
+func (s Spec) Problems() []*Problem {
+	var ps []*Problem
 	add := func(field, format string, args ...any) {
 		ps = append(ps, &Problem{Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
 	if s.At < 0 {
-		add("at", "%s is negative", s.At)
+		add("at", "at %s is negative", s.At)
 	}
 	if s.For < 0 {
-		add("for", "%s is negative", s.For)
+		add("for", "for %s is negative", s.For)
 	}
 	if !slices.Contains(TargetNames(), s.Target) {
-		add("target", "must be one of %s, got %q", strings.Join(TargetNames(), ", "), s.Target)
+		add("target", "target must be one of %s, got %q", strings.Join(TargetNames(), ", "), s.Target)
 	}
 	set := 0
 	for _, b := range []bool{s.Toxic != "", s.Down, s.Action != ""} {
@@ -111,7 +115,7 @@ func (s Spec) Validate() error {
 	}
 	if set != 1 {
 		add("", "needs exactly one of toxic, down: true or action")
-		return errors.Join(ps...)
+		return ps
 	}
 	switch {
 	case s.Toxic != "":
@@ -124,18 +128,18 @@ func (s Spec) Validate() error {
 		if s.Target == TargetDependency {
 			add("action", "the dependency takes a toxic or down: true, not an action")
 		} else if _, ok := LookupAction(s.Target, s.Action); !ok && s.Target != "" && slices.Contains(TargetNames(), s.Target) {
-			add("action", "must be one of %s for target %s, got %q", strings.Join(ActionNames(s.Target), ", "), s.Target, s.Action)
+			add("action", "action must be one of %s for target %s, got %q", strings.Join(ActionNames(s.Target), ", "), s.Target, s.Action)
 		}
 	}
 	if s.Toxic == "" {
 		if s.Stream != "" {
-			add("stream", "applies to toxics only")
+			add("stream", "stream applies to toxics only")
 		}
 		if s.Toxicity != 0 {
-			add("toxicity", "applies to toxics only")
+			add("toxicity", "toxicity applies to toxics only")
 		}
 		for _, k := range sortedKeys(s.Attrs) {
-			add(k, "applies to toxics only")
+			add(k, "%s applies to toxics only", k)
 		}
 	}
 	switch s.Lasting() {
@@ -148,11 +152,11 @@ func (s Spec) Validate() error {
 			add("", "missing for (how long the %s lasts)", s.Kind())
 		}
 	}
-	return errors.Join(ps...)
+	return ps
 }
 
-func (s Spec) toxicProblems() []error {
-	var ps []error
+func (s Spec) toxicProblems() []*Problem {
+	var ps []*Problem
 	add := func(field, format string, args ...any) {
 		ps = append(ps, &Problem{Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
@@ -160,10 +164,10 @@ func (s Spec) toxicProblems() []error {
 		add("toxic", "a worker takes an action (%s), not a toxic", strings.Join(ActionNames(TargetWorker), ", "))
 	}
 	if s.Stream != "" && !slices.Contains(StreamNames(), s.Stream) {
-		add("stream", "must be one of %s, got %q", strings.Join(StreamNames(), ", "), s.Stream)
+		add("stream", "stream must be one of %s, got %q", strings.Join(StreamNames(), ", "), s.Stream)
 	}
 	if s.Toxicity < 0 || s.Toxicity > 1 {
-		add("toxicity", "must be between 0 and 1, got %v", s.Toxicity)
+		add("toxicity", "toxicity must be between 0 and 1, got %v", s.Toxicity)
 	}
 	t, ok := LookupToxic(s.Toxic)
 	if !ok {
@@ -172,9 +176,9 @@ func (s Spec) toxicProblems() []error {
 	}
 	for _, k := range sortedKeys(s.Attrs) {
 		if _, ok := t.Attr(k); !ok {
-			add(k, "is not an attribute of toxic %s (it takes %s)", t.Name, strings.Join(t.AttrNames(), ", "))
+			add(k, "%s is not an attribute of toxic %s (it takes %s)", k, t.Name, strings.Join(t.AttrNames(), ", "))
 		} else if s.Attrs[k] < 0 {
-			add(k, "must not be negative")
+			add(k, "%s must not be negative", k)
 		}
 	}
 	for _, a := range t.Attrs {

@@ -1,28 +1,12 @@
 package fault
 
 import (
-	"errors"
 	"strings"
 	"testing"
 	"time"
 )
 
 const s = time.Second
-
-func problems(err error) []*Problem {
-	var out []*Problem
-	j, ok := err.(interface{ Unwrap() []error })
-	if !ok {
-		return nil
-	}
-	for _, e := range j.Unwrap() {
-		var p *Problem
-		if errors.As(e, &p) {
-			out = append(out, p)
-		}
-	}
-	return out
-}
 
 func TestValidateAcceptsEveryTableEntry(t *testing.T) {
 	// Every action and toxic of the table, with what its Lasting asks for,
@@ -85,7 +69,7 @@ func TestValidateNamesTheField(t *testing.T) {
 			if err == nil {
 				t.Fatal("accepted")
 			}
-			for _, p := range problems(err) {
+			for _, p := range tc.spec.Problems() {
 				if p.Field == tc.field && strings.Contains(p.Msg, tc.msg) {
 					return
 				}

@@ -71,48 +71,37 @@ func toxic(s fault.Spec, name string) proxy.Toxic {
 
 // available reports what s needs that the targets lack.
 func available(s fault.Spec, t Targets) error {
-	var errs []error
 	switch {
 	case s.Target == fault.TargetDependency && t.DependencyProxy == nil:
-		errs = append(errs, errors.New("no proxy in front of the dependency"))
+		return errors.New("no proxy in front of the dependency")
 	case s.Target == fault.TargetBroker && s.NeedsProxy() && len(t.BrokerProxies) == 0:
-		errs = append(errs, errors.New("no proxy in front of the broker"))
+		return errors.New("no proxy in front of the broker")
 	case s.NeedsManagedBroker() && t.Broker == nil:
-		errs = append(errs, fmt.Errorf("broker %s needs a managed broker", s.Action))
+		return fmt.Errorf("broker %s needs a managed broker", s.Action)
 	case s.Target == fault.TargetWorker && t.Workers == nil:
-		errs = append(errs, fmt.Errorf("no workers to %s", s.Action))
+		return fmt.Errorf("no workers to %s", s.Action)
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 func validateAll(specs []fault.Spec, t Targets) error {
 	var errs []error
 	for i, s := range specs {
 		// One line per problem, each naming its fault.
-		for _, err := range unjoin(errors.Join(s.Validate(), available(s, t))) {
-			errs = append(errs, fmt.Errorf("fault %d (%s at %v): %w", i+1, s.Kind(), s.At, err))
+		problems := []error{available(s, t)}
+		for _, p := range s.Problems() {
+			problems = append(problems, p)
+		}
+		for _, err := range problems {
+			if err != nil {
+				errs = append(errs, fmt.Errorf("fault %d (%s at %v): %w", i+1, s.Kind(), s.At, err))
+			}
 		}
 	}
 	for _, o := range fault.Overlaps(specs) {
 		errs = append(errs, o)
 	}
 	return errors.Join(errs...)
-}
-
-// unjoin returns the errors an errors.Join holds, recursively; nil for nil.
-func unjoin(err error) []error {
-	j, ok := err.(interface{ Unwrap() []error })
-	if !ok {
-		if err == nil {
-			return nil
-		}
-		return []error{err}
-	}
-	var out []error
-	for _, e := range j.Unwrap() {
-		out = append(out, unjoin(e)...)
-	}
-	return out
 }
 
 // sortedIndex returns spec indices ordered by At, for stable output.
