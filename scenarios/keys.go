@@ -39,6 +39,7 @@ func (s *Scenario) setDefaults() {
 		Concurrency: 1,
 		Prefetch:    10,
 		Timeout:     30 * time.Second,
+		Burst:       1,
 		Retry: worker.RetryPolicy{MaxAttempts: 5, MinDelay: 100 * time.Millisecond,
 			MaxDelay: 10 * time.Second, Jitter: true, Mode: worker.RetryBroker},
 		Breaker: worker.BreakerConfig{FailureRatio: 0.5, MinRequests: 20, OpenFor: 5 * time.Second, Window: 10 * time.Second},
@@ -95,6 +96,7 @@ var workersFields = []field[Workers]{
 	intKey(meta{Name: "prefetch", Doc: "basic.qos; an explicit 0 means unlimited"}, 0, 65535, func(w *Workers) *int { return &w.Prefetch }),
 	durKey(meta{Name: "timeout", Doc: "per attempt; a timeout is a retriable failure"}, true, func(w *Workers) *time.Duration { return &w.Timeout }),
 	rateKey(meta{Name: "rate_limit", Doc: "jobs/s per process; 0 = none"}, false, func(w *Workers) *float64 { return &w.RateLimit }),
+	intKey(meta{Name: "burst", Doc: "token bucket size of the rate limit"}, 1, 100000, func(w *Workers) *int { return &w.Burst }),
 	objKey(meta{Name: "retry", Doc: "backoff and the retry limit"}, func(w *Workers) *worker.RetryPolicy { return &w.Retry }, retryFields, checkRetry),
 	objKey(meta{Name: "breaker", Doc: "the circuit breaker"}, func(w *Workers) *worker.BreakerConfig { return &w.Breaker }, breakerFields, nil),
 }

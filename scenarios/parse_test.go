@@ -84,7 +84,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Workers{
-		Processes: 1, Concurrency: 1, Prefetch: 10, Timeout: 30 * time.Second,
+		Processes: 1, Concurrency: 1, Prefetch: 10, Timeout: 30 * time.Second, Burst: 1,
 		Retry:   worker.RetryPolicy{MaxAttempts: 5, MinDelay: 100 * time.Millisecond, MaxDelay: 10 * time.Second, Jitter: true, Mode: "broker"},
 		Breaker: worker.BreakerConfig{FailureRatio: 0.5, MinRequests: 20, OpenFor: 5 * time.Second, Window: 10 * time.Second},
 	}

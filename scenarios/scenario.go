@@ -72,13 +72,14 @@ type Workers struct {
 	Prefetch    int                  `json:"prefetch"`    // basic.qos; default 10; an explicit 0 means unlimited
 	Timeout     time.Duration        `json:"timeout"`     // per attempt; default 30s
 	RateLimit   float64              `json:"rate_limit"`  // jobs/s per process; default 0 = none
+	Burst       int                  `json:"burst"`       // token bucket size of the rate limit; default 1
 	Retry       worker.RetryPolicy   `json:"retry"`
 	Breaker     worker.BreakerConfig `json:"breaker"`
 }
 
 // Apply sets the runtime settings of w on c.
 func (w Workers) Apply(c *worker.Config) {
-	c.Prefetch, c.Concurrency, c.Timeout, c.RateLimit = w.Prefetch, w.Concurrency, w.Timeout, w.RateLimit
+	c.Prefetch, c.Concurrency, c.Timeout, c.RateLimit, c.Burst = w.Prefetch, w.Concurrency, w.Timeout, w.RateLimit, w.Burst
 	c.Retry, c.Breaker = w.Retry, w.Breaker
 }
 
