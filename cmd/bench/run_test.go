@@ -38,6 +38,7 @@ func runScenario(t *testing.T, task, load string) string {
 // records what ran: the overrides, the effective scenario and its hash,
 // bench's version; a gate whose matrix key a --set pinned is skipped.
 func TestRunOutputHoldsNoPasswordAndRecordsWhatRan(t *testing.T) {
+	t.Parallel() // each its own queues on the private node
 	url, password := privateBroker(t)
 	task := "bench." + brokertest.Name(t, "secret") + ".process"
 	out := filepath.Join(t.TempDir(), "out")
@@ -115,6 +116,7 @@ func TestRunOutputHoldsNoPasswordAndRecordsWhatRan(t *testing.T) {
 // anything touches it; --namespace auto runs beside it under names of the
 // run's own, which it removes afterwards.
 func TestRunLeavesForeignQueuesAlone(t *testing.T) {
+	t.Parallel() // each its own queues on the private node
 	url, _ := privateBroker(t)
 	task := "bench." + brokertest.Name(t, "taken") + ".process"
 	foreignQueue(t, url, task, 5, true)
@@ -163,6 +165,7 @@ func TestRunLeavesForeignQueuesAlone(t *testing.T) {
 // messages are deleted, the run uses it and removes it at the end. A queue
 // that was there, empty and idle, is used and left in place.
 func TestRunResetQueues(t *testing.T) {
+	t.Parallel() // each its own queues on the private node
 	url, _ := privateBroker(t)
 	task := "bench." + brokertest.Name(t, "leftover") + ".process"
 	foreignQueue(t, url, task, 3, false)
@@ -191,6 +194,7 @@ func TestRunResetQueues(t *testing.T) {
 // --metrics-addr serves the run's live figures to Prometheus while it runs,
 // under the names of the metric table.
 func TestRunServesLiveMetrics(t *testing.T) {
+	t.Parallel() // each its own queues on the private node
 	url, _ := privateBroker(t)
 	task := "bench." + brokertest.Name(t, "metrics") + ".process"
 	path := runScenario(t, task, "steady: {rate: 50/s, for: 4s}")
