@@ -143,11 +143,26 @@ func TestEffectiveScenario(t *testing.T) {
 	if s.EffectiveSHA256 == s.SHA256 || len(s.EffectiveSHA256) != 64 {
 		t.Errorf("effective sha256 %q (file %q)", s.EffectiveSHA256, s.SHA256)
 	}
-	// The effective text runs as the same variants (its gate for prefetch 10
-	// now names a value the matrix lacks: an error, as it should be, so drop it).
-	back, err := Parse("effective.yaml", []byte(strings.Replace(eff, "when: {workers.prefetch: 10}", "when: {workers.concurrency: 8}", 1)), nil)
+	// The effective text parses and runs as the same variants: the gate for
+	// prefetch 10, skipped under the pinned 50, is not in it.
+	back, err := Parse("effective.yaml", s.Effective, nil)
 	if err != nil {
 		t.Fatalf("effective scenario does not parse: %v\n%s", err, eff)
+	}
+	if len(back.Gates) != 1 || back.Gates[0].Source != "lost == 0" {
+		t.Errorf("effective gates %+v", back.Gates)
+	}
+	// Pinned to the gate's value, the gate stays and applies without its when.
+	s10, err := Parse("w.yaml", []byte(src), []string{"workers.prefetch=10"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	back10, err := Parse("effective.yaml", s10.Effective, nil)
+	if err != nil {
+		t.Fatalf("effective scenario does not parse: %v\n%s", err, s10.Effective)
+	}
+	if len(back10.Gates) != 2 || back10.Gates[1].When != nil {
+		t.Errorf("effective gates with prefetch pinned to 10: %+v\n%s", back10.Gates, s10.Effective)
 	}
 	a, _ := s.Variants()
 	b, _ := back.Variants()

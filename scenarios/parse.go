@@ -78,7 +78,7 @@ func Parse(file string, data []byte, sets []string) (*Scenario, error) {
 	s.Overrides = append([]string(nil), sets...)
 	errs = append(errs, checkGateWhen(s)...)
 	s.pin(setVals)
-	s.Effective, errs = effective(s.root, file, errs)
+	s.Effective, errs = effective(s.root, s.Pinned, file, errs)
 	sum = sha256.Sum256(s.Effective)
 	s.EffectiveSHA256 = hex.EncodeToString(sum[:])
 
@@ -124,9 +124,68 @@ func (s *Scenario) pin(setVals map[string]*yaml.Node) {
 	}
 }
 
-// effective renders the document as it runs.
-func effective(root *yaml.Node, file string, errs Errors) ([]byte, Errors) {
-	out, err := yaml.Marshal(root)
+// pinGates rewrites the gate list of a document for the pinned matrix keys,
+// so that the effective scenario runs as this one does: a when key pinned to
+// the gate's value is dropped (the gate applies), a gate whose when key is
+// pinned to another value is dropped (it is skipped in every variant). It
+// changes copies of the nodes it rewrites: aliases may share them.
+func pinGates(gates *yaml.Node, pinned map[string]any) {
+	if gates == nil || gates.Kind != yaml.SequenceNode || len(pinned) == 0 {
+		return
+	}
+	kept := gates.Content[:0:0]
+	for _, item := range gates.Content {
+		it := deref(item)
+		when := mappingValue(it, "when")
+		if when == nil || when.Kind != yaml.MappingNode {
+			kept = append(kept, item)
+			continue
+		}
+		drop := false
+		w := *when
+		w.Content = nil
+		for j := 0; j+1 < len(when.Content); j += 2 {
+			k, v := deref(when.Content[j]), deref(when.Content[j+1])
+			var pv any
+			ok := false
+			if k != nil {
+				pv, ok = pinned[k.Value]
+			}
+			if !ok {
+				w.Content = append(w.Content, when.Content[j], when.Content[j+1])
+				continue
+			}
+			var want any
+			if v == nil || v.Decode(&want) != nil || !sameValue(pv, want) {
+				drop = true
+			}
+		}
+		if drop {
+			continue
+		}
+		g := *it
+		g.Content = nil
+		for j := 0; j+1 < len(it.Content); j += 2 {
+			if k := deref(it.Content[j]); k != nil && k.Value == "when" {
+				if len(w.Content) > 0 {
+					g.Content = append(g.Content, it.Content[j], &w)
+				}
+				continue
+			}
+			g.Content = append(g.Content, it.Content[j], it.Content[j+1])
+		}
+		kept = append(kept, &g)
+	}
+	gates.Content = kept
+}
+
+// effective renders the document as it runs: its gates rewritten for the
+// pinned matrix keys (the variants keep the gates as written, to report the
+// skipped ones).
+func effective(root *yaml.Node, pinned map[string]any, file string, errs Errors) ([]byte, Errors) {
+	doc := clone(root, origins{}, origins{})
+	pinGates(mappingValue(doc, "gates"), pinned)
+	out, err := yaml.Marshal(doc)
 	if err != nil {
 		return nil, append(errs, &Error{Pos: Pos{File: file, Line: 1, Col: 1}, Msg: fmt.Sprintf("render the effective scenario: %v", err)})
 	}
