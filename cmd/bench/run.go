@@ -30,8 +30,8 @@ started and removed for each variant; else $AMQP_URL; else the scenario's broker
 private node as above. Credentials never appear in the output.
 
 On a broker bench did not start, bench never deletes, purges or consumes from a queue that
-holds messages or has consumers it did not start, nor publishes into an event exchange that
-exists already: it stops before the load with exit 3 and names them. Ways out:
+holds messages or has consumers it did not start, nor publishes into an exchange (the event,
+job.emit) that exists already: it stops before the load with exit 3 and names them. Ways out:
 --namespace auto runs under names of the run's own (the app, the task, the event and
 job.emit prefixed with a run id), and --reset-queues takes the queues over (their messages are
 deleted). At the end of each variant bench deletes the queues and exchanges it created, and
