@@ -47,7 +47,6 @@ func TestLookup(t *testing.T) {
 	}
 }
 
-
 // TestMetricTableIsConsistent: names and aliases are unique, every metric has
 // a reader and a documented meaning, and peaks name their series.
 func TestMetricTableIsConsistent(t *testing.T) {
