@@ -41,8 +41,8 @@ type Scenario struct {
 	// behind a proxy that faults act on.
 	Dependencies []NamedDependency
 	Load         []Phase // at least one
-	Faults     []Fault
-	Matrix     []Axis // in file order; nil in a variant
+	Faults       []Fault
+	Matrix       []Axis // in file order; nil in a variant
 
 	DrainTimeout time.Duration // default 120s
 	Gates        []Gate
