@@ -206,6 +206,9 @@ func (s Spec) TargetLabel() string {
 // Detail describes the fault's parameters, e.g. "latency=1000 stream=both for=10s".
 func (s Spec) Detail() string {
 	var parts []string
+	if s.Name != "" {
+		parts = append(parts, "name="+s.Name)
+	}
 	for _, k := range sortedKeys(s.Attrs) {
 		parts = append(parts, k+"="+strconv.FormatInt(s.Attrs[k], 10))
 	}
