@@ -80,6 +80,7 @@ const (
 	SeriesQueueConsumers = "queue_consumers"
 	SeriesWorkerRSS      = "worker_rss_bytes"
 	SeriesWorkerRSSTotal = "worker_rss_total_bytes"
+	SeriesWorkerCPU      = "worker_cpu_cores" // CPU used by all worker process trees, in cores
 	SeriesWorkerHeap     = "worker_heap_bytes"
 	SeriesWorkerInflight = "worker_inflight"
 	SeriesGoroutines     = "worker_goroutines"
@@ -101,6 +102,19 @@ var metrics = buildMetrics()
 func count(name, doc string, better Better, get func(*Variant) int64) Metric {
 	return Metric{Name: name, Kind: gate.Count, Better: better, Doc: doc, Live: Grows,
 		Value: func(v *Variant) (float64, bool) { return float64(get(v)), true }}
+}
+
+// observed makes m unknown in a variant whose mode cannot see the ledger
+// count name (Ledger.Unobserved): not measured, never 0.
+func observed(name string, m Metric) Metric {
+	get := m.Value
+	m.Value = func(v *Variant) (float64, bool) {
+		if !v.Ledger.Observed(name) {
+			return 0, false
+		}
+		return get(v)
+	}
+	return m
 }
 
 // atEnd marks m as known only when the variant ends.
@@ -127,8 +141,8 @@ func buildMetrics() []Metric {
 		// A job is lost only when the drain ended without its outcome.
 		atEnd(count("lost", "confirmed jobs without a final outcome", Lower, func(v *Variant) int64 { return v.Ledger.Lost })),
 		count("duplicates", "second final outcomes of a job", Lower, func(v *Variant) int64 { return v.Ledger.Duplicates }),
-		count("redelivered", "deliveries the broker flagged as redelivered", Lower, func(v *Variant) int64 { return v.Ledger.Redelivered }),
-		compared(count("retries", "attempts after the first, summed over all jobs", Lower, func(v *Variant) int64 { return v.Ledger.Retries }), 10),
+		observed("redelivered", count("redelivered", "deliveries the broker flagged as redelivered", Lower, func(v *Variant) int64 { return v.Ledger.Redelivered })),
+		observed("retries", compared(count("retries", "attempts after the first, summed over all jobs", Lower, func(v *Variant) int64 { return v.Ledger.Retries }), 10)),
 		count("tid_mismatches", "emitted events whose TID differs from their job's", Lower, func(v *Variant) int64 { return v.Ledger.TIDMismatches }),
 	}
 	latencies := []struct {
