@@ -81,6 +81,9 @@ func New(sc *scenarios.Scenario, opts Options) (*Runner, error) {
 	if opts.OutDir == "" {
 		errs = append(errs, errors.New("runner: OutDir is required"))
 	}
+	if sc != nil {
+		errs = append(errs, checkOwnWorkerOptions(sc, opts))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}

@@ -90,6 +90,7 @@ type sampler struct {
 	lastT    time.Time
 	lastPub  int64
 	lastDone int64
+	lastCPU  time.Duration
 }
 
 func (sm *sampler) run(ctx context.Context, start time.Time) {
@@ -115,7 +116,8 @@ func (sm *sampler) sample(now, start time.Time) {
 		row[report.SeriesQueueConsumers] = float64(consumers)
 		// Each worker process has one consumer on the queue; more means a
 		// consumer outside the run takes jobs, which then look lost.
-		if extra := int64(consumers - v.sc.Workers.Processes); extra > v.foreign.Load() {
+		// An own worker may consume with several channels: not judged.
+		if extra := int64(consumers - v.sc.Workers.Processes); !v.sc.OwnWorker() && extra > v.foreign.Load() {
 			v.foreign.Store(extra)
 		}
 	}
@@ -140,13 +142,16 @@ func (sm *sampler) sample(now, start time.Time) {
 			open++
 		}
 	}
-	// RSS straight from /proc for the processes we own: it is right even for a
-	// paused worker that cannot report.
+	// RSS and CPU straight from /proc for the processes we own, each with
+	// its descendants (a worker may be a tree: npm start, a shell script):
+	// right even for a paused worker that cannot report.
 	var rss, rssTotal int64
+	var cpu time.Duration
 	for _, pid := range v.procs.pids() {
-		if r, err := procstat.RSS(pid); err == nil {
-			rss = max(rss, r)
-			rssTotal += r
+		if u, err := procstat.TreeUsage(pid); err == nil {
+			rss = max(rss, u.RSS)
+			rssTotal += u.RSS
+			cpu += u.CPU
 		}
 	}
 	if rss == 0 {
@@ -154,6 +159,12 @@ func (sm *sampler) sample(now, start time.Time) {
 	}
 	row[report.SeriesWorkerRSS] = float64(rss)
 	row[report.SeriesWorkerRSSTotal] = float64(rssTotal)
+	// CPU in cores over the last interval; a process that exited took its
+	// time with it, so a drop is no negative use.
+	if dt := now.Sub(sm.lastT).Seconds(); dt > 0 && sm.lastCPU > 0 {
+		row[report.SeriesWorkerCPU] = max(0, (cpu-sm.lastCPU).Seconds()/dt)
+	}
+	sm.lastCPU = cpu
 	row[report.SeriesWorkerHeap] = float64(heap)
 	row[report.SeriesWorkerInflight] = float64(inflight)
 	if unacked == 0 {
