@@ -6,7 +6,6 @@ import (
 	"net"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -84,9 +83,9 @@ func dirOf(file string) string {
 	return filepath.Dir(file)
 }
 
-// HarnessEnv are the variables bench sets for an own worker; workers.env and
-// dependencies may not set them.
-var HarnessEnv = []string{"AMQP_URL", "BENCH_TELEMETRY", "BENCH_WORKER_INDEX", "BENCH_RUN_ID", "BENCH_WORKER_SETTINGS"}
+// harnessEnv reports whether bench sets the variable for an own worker
+// (AMQP_URL, BENCH_*): workers.env and dependencies may not.
+func harnessEnv(name string) bool { return name == "AMQP_URL" || strings.HasPrefix(name, "BENCH_") }
 
 var (
 	envNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -199,7 +198,7 @@ func decodeEnv(d *decoder, n *yaml.Node, path string, w *Workers) {
 		case !envNameRe.MatchString(k.Value):
 			d.errf(k, path, "%q is not a variable name", k.Value)
 			continue
-		case slices.Contains(HarnessEnv, k.Value):
+		case harnessEnv(k.Value):
 			d.errf(k, path, "%s is set by bench", k.Value)
 			continue
 		}
@@ -376,7 +375,7 @@ func (d *decoder) checkDependencies(top *obj, s *Scenario) {
 		switch {
 		case envs[dep.Env]:
 			d.errf(mappingValue(item, "env"), at, "env %s is taken by an earlier dependency", dep.Env)
-		case slices.Contains(HarnessEnv, dep.Env):
+		case harnessEnv(dep.Env):
 			d.errf(mappingValue(item, "env"), at, "env %s is set by bench", dep.Env)
 		case inEnv:
 			d.errf(mappingValue(item, "env"), at, "env %s is set by workers.env too", dep.Env)

@@ -157,6 +157,9 @@ func parseRun(args []string, s stdio) (ra runArgs, code int) {
 		fmt.Fprintln(s.err, err)
 		return ra, exitInput
 	}
+	if err := runner.CheckOptions(sc, runner.Options{Namespace: *namespace, ResetQueues: *resetQueues}); err != nil {
+		return ra, runCLI.fail(s, "%v", err)
+	}
 	ra = runArgs{sc: sc, amqpURL: *amqpURL, dir: *outDir, repeat: *repeat, verbose: *verbose,
 		resetQueues: *resetQueues, namespace: *namespace, metricsAddr: *metricsAddr}
 	if *baseline == "" && sc.Baseline.File != "" {

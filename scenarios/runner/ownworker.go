@@ -60,8 +60,10 @@ var ErrNoTelemetry = errors.New("workers.command sent no telemetry, and the scen
 	"or add a completion block naming the event it publishes when a job is done and where that event carries the job's TID " +
 	"(completion: {event: ..., tid: {json: tid}}; docs/scenarios.md, \"Your own worker\")")
 
-// checkOwnWorkerOptions refuses the run options an own worker cannot honour.
-func checkOwnWorkerOptions(sc *scenarios.Scenario, opts Options) error {
+// CheckOptions refuses the run options a scenario cannot honour:
+// --namespace and --reset-queues with workers.command, whose queues are the
+// worker's own. New checks it too; a CLI calls it to report bad input.
+func CheckOptions(sc *scenarios.Scenario, opts Options) error {
 	own := sc.OwnWorker()
 	if vs, err := sc.Variants(); err == nil {
 		for _, v := range vs {

@@ -82,7 +82,7 @@ func New(sc *scenarios.Scenario, opts Options) (*Runner, error) {
 		errs = append(errs, errors.New("runner: OutDir is required"))
 	}
 	if sc != nil {
-		errs = append(errs, checkOwnWorkerOptions(sc, opts))
+		errs = append(errs, CheckOptions(sc, opts))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
