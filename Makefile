@@ -6,7 +6,7 @@ RUN_FLAGS ?=
 PERF_FLAGS ?=
 TEST_FLAGS ?= -race -count=1 -timeout 15m
 
-.PHONY: all build test vet unit scenario-test run bench deps deps-run assets screenshot clean
+.PHONY: all build test vet unit scenario-test run bench deps deps-run deps-node assets screenshot clean example-node
 
 all: build
 
@@ -20,6 +20,9 @@ deps:
 
 deps-run:
 	@scripts/deps.sh run
+
+deps-node:
+	@scripts/deps.sh node
 
 vet:
 	$(GO) vet ./...
@@ -35,6 +38,12 @@ test: deps vet unit scenario-test
 
 run: deps-run build
 	$(BIN) run $(SCENARIO) $(RUN_FLAGS)
+
+# The examples of "Measure your own worker" (README): real workers under bench.
+# make test runs both (examples/examples_test.go); these run them by hand.
+# A Node.js worker on amqplib, black-box:
+example-node: deps-node build
+	$(BIN) run scenarios/examples/node-worker.yaml $(RUN_FLAGS)
 
 # Benchmarks: the Go hot-path benchmarks, then the side-by-side run of BENCHMARKS.md
 # (raw amqp091-go vs the runtime vs watermill-amqp, publisher, spike memory, ledger)

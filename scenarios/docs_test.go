@@ -17,7 +17,9 @@ import (
 // TestShippedScenariosParse keeps every scenario file shipped with bench valid.
 func TestShippedScenariosParse(t *testing.T) {
 	files, err := filepath.Glob("*.yaml")
-	if err != nil || len(files) == 0 {
+	examples, _ := filepath.Glob("examples/*.yaml")
+	files = append(files, examples...)
+	if err != nil || len(files) == 0 || len(examples) == 0 {
 		t.Fatalf("no scenario files: %v", err)
 	}
 	for _, f := range files {
@@ -118,7 +120,8 @@ func TestSchemaAcceptsShippedScenarios(t *testing.T) {
 		t.Fatalf("compile schema: %v", err)
 	}
 	files, _ := filepath.Glob("*.yaml")
-	files = append(files, filepath.Join("testdata", "full.yaml"))
+	examples, _ := filepath.Glob("examples/*.yaml")
+	files = append(append(files, examples...), filepath.Join("testdata", "full.yaml"))
 	for _, f := range files {
 		var v any
 		if err := yaml.Unmarshal(mustRead(t, f), &v); err != nil {
