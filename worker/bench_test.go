@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/benchmq/bench/internal/brokertest"
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
@@ -40,7 +41,7 @@ func BenchmarkConsumeNoop(b *testing.B) {
 	a := newAdmin(b)
 	app := uniq(b)
 	task := app + ".job.noop"
-	cfg := baseConfig(app)
+	cfg := baseConfig(b, app)
 	cfg.Prefetch, cfg.Concurrency = benchPrefetch, benchConcurrency
 	a.deleteLater(queuesOf(task, cfg.Retry))
 	fill(b, a, task, b.N)
@@ -81,7 +82,7 @@ func BenchmarkConsumeRaw(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	began := time.Now()
-	conn, err := amqp.Dial(brokerURL())
+	conn, err := amqp.Dial(brokertest.URL(b))
 	if err != nil {
 		b.Fatal(err)
 	}

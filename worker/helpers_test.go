@@ -13,15 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/benchmq/bench/internal/brokertest"
 	amqp "github.com/rabbitmq/amqp091-go"
 )
-
-func brokerURL() string {
-	if u := os.Getenv("AMQP_URL"); u != "" {
-		return u
-	}
-	return "amqp://guest:guest@127.0.0.1:5672/"
-}
 
 // uniq returns a fresh app name so concurrent test runs never share a queue.
 func uniq(t testing.TB) string {
@@ -55,9 +49,9 @@ type admin struct {
 
 func newAdmin(t testing.TB) *admin {
 	t.Helper()
-	conn, err := amqp.Dial(brokerURL())
+	conn, err := amqp.Dial(brokertest.URL(t))
 	if err != nil {
-		t.Skipf("no RabbitMQ at the test URL: %v", err)
+		t.Fatalf("connect to the test broker: %v", err)
 	}
 	ch, err := conn.Channel()
 	if err != nil {
@@ -158,9 +152,9 @@ func recv[T any](t testing.TB, ctx context.Context, c <-chan T) T {
 	return zero
 }
 
-func baseConfig(app string) Config {
+func baseConfig(t testing.TB, app string) Config {
 	return Config{
-		URL:             brokerURL(),
+		URL:             brokertest.URL(t),
 		App:             app,
 		Prefetch:        10,
 		Concurrency:     2,
@@ -209,7 +203,7 @@ func (r *running) stop(t testing.TB) error {
 
 func newPublisher(t testing.TB, app string) *Publisher {
 	t.Helper()
-	p, err := NewPublisher(PublisherConfig{URL: brokerURL(), App: app, Logger: quietLogger()})
+	p, err := NewPublisher(PublisherConfig{URL: brokertest.URL(t), App: app, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,57 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestTimeoutIsFreshPerAttemptAndRetriable(t *testing.T) {
+	a := newAdmin(t)
+	ctx := testCtx(t, 15*time.Second)
+	app := uniq(t)
+	task := app + ".job.run"
+	cfg := baseConfig(t, app)
+	cfg.Timeout = 150 * time.Millisecond
+	a.deleteLater(queuesOf(task, cfg.Retry))
+	type result struct {
+		attempt  int
+		deadline time.Time
+		err      error
+	}
+	results := make(chan result, 4)
+	w, _ := New(cfg)
+	_ = w.HandleTask(task, func(ctx context.Context, j *Job) error {
+		dl, ok := ctx.Deadline()
+		if !ok {
+			return Permanent(errors.New("no deadline"))
+		}
+		if time.Until(dl) > cfg.Timeout {
+			return Permanent(errors.New("deadline beyond the timeout"))
+		}
+		if j.Attempt == 1 {
+			<-ctx.Done()
+			results <- result{1, dl, ctx.Err()}
+			return ctx.Err()
+		}
+		results <- result{j.Attempt, dl, ctx.Err()}
+		return nil
+	})
+	start(t, w)
+	if err := w.PublishTask(ctx, task, nil); err != nil {
+		t.Fatal(err)
+	}
+	r1, r2 := recv(t, ctx, results), recv(t, ctx, results)
+	if !errors.Is(r1.err, context.DeadlineExceeded) || r2.attempt != 2 {
+		t.Fatalf("attempts = %+v, %+v", r1, r2)
+	}
+	// The retry runs after the first deadline passed, with a deadline of its own.
+	if !r2.deadline.After(r1.deadline) || r2.err != nil {
+		t.Errorf("attempt 2 deadline %v (err %v) is not fresh after attempt 1's %v", r2.deadline, r2.err, r1.deadline)
+	}
+	eventually(t, ctx, "1 failure, 1 retry, 1 ack", func() bool {
+		s := w.Stats()
+		return s.Acked == 1 && s.Failed == 1 && s.Retried == 1
+	})
+}
