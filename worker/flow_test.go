@@ -99,3 +99,47 @@ func TestPrefetchZeroWarns(t *testing.T) {
 		t.Errorf("log = %q, want a prefetch warning", buf.String())
 	}
 }
+
+// Issue 12, defect 9: the bucket's burst is the real burst. Before, every idle handler
+// goroutine held a token, so after an idle spell Concurrency+Burst jobs started at once.
+func TestRateLimitBurstAfterIdle(t *testing.T) {
+	a := newAdmin(t)
+	ctx := testCtx(t, 15*time.Second)
+	app := uniq(t)
+	task := app + ".job.run"
+	cfg := baseConfig(t, app)
+	cfg.RateLimit, cfg.Burst, cfg.Concurrency, cfg.Prefetch = 20, 1, 8, 20
+	a.deleteLater(queuesOf(task, cfg.Retry))
+	starts := make(chan time.Time, 16)
+	w, _ := New(cfg)
+	_ = w.HandleTask(task, func(ctx context.Context, j *Job) error {
+		starts <- time.Now()
+		return nil
+	})
+	start(t, w)
+	// The defect needs the worker to sit idle long enough for a bucket per goroutine
+	// to fill (8 goroutines at 20/s: 400ms); this wait is the scenario, not a
+	// synchronisation.
+	<-time.After(600 * time.Millisecond)
+	p := newPublisher(t, app)
+	const n = 9
+	for range n {
+		if err := p.PublishTask(ctx, task, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var at []time.Time
+	for range n {
+		at = append(at, recv(t, ctx, starts))
+	}
+	// Burst 1 at 20/s: the second start comes at least ~50ms after the first.
+	early := 0
+	for _, s := range at {
+		if s.Sub(at[0]) < 40*time.Millisecond {
+			early++
+		}
+	}
+	if early > cfg.Burst {
+		t.Errorf("%d jobs started within 40ms of the first with burst %d", early, cfg.Burst)
+	}
+}

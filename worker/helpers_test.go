@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -243,3 +244,23 @@ func (k *killSwitch) kill() {
 }
 
 var errBoom = errors.New("boom")
+
+// matchHandler is a slog.Handler that signals c for every warning or error whose
+// message contains substr.
+type matchHandler struct {
+	substr string
+	c      chan<- struct{}
+}
+
+func (h matchHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+func (h matchHandler) Handle(_ context.Context, r slog.Record) error {
+	if strings.Contains(r.Message, h.substr) {
+		select {
+		case h.c <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+func (h matchHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h matchHandler) WithGroup(string) slog.Handler      { return h }

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
@@ -82,5 +83,36 @@ func TestQueueNames(t *testing.T) {
 	}
 	if got := RetryQueues("q", RetryPolicy{MaxAttempts: 1}); len(got) != 0 {
 		t.Errorf("RetryQueues(1 attempt) = %v, want none", got)
+	}
+}
+
+// Issue 12, defect 3: a task or event whose queue would be another queue's dead or
+// retry queue is rejected.
+func TestReservedSuffixes(t *testing.T) {
+	for _, task := range []string{"app.invoice.send.dead", "app.invoice.retry.send", "app.retry.x"} {
+		if err := ValidateTask("app", task); err == nil {
+			t.Errorf("ValidateTask(%q) accepted a reserved name", task)
+		}
+	}
+	for _, event := range []string{"invoice.sent.dead", "invoice.retry.sent"} {
+		if err := ValidateEvent(event); err == nil {
+			t.Errorf("ValidateEvent(%q) accepted a reserved name", event)
+		}
+	}
+	for _, ok := range []string{"app.invoice.retry", "app.dead.letter", "app.deadline.set"} {
+		if err := ValidateTask("app", ok); err != nil {
+			t.Errorf("ValidateTask(%q) = %v", ok, err)
+		}
+	}
+	w, err := New(Config{URL: "amqp://localhost/", App: "app", Prefetch: 1, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nop := func(context.Context, *Job) error { return nil }
+	if err := w.HandleTask("app.invoice.send", nop); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.HandleTask("app.invoice.send.dead", nop); err == nil {
+		t.Error("HandleTask registered a handler for another task's dead-letter queue")
 	}
 }

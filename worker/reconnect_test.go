@@ -50,3 +50,44 @@ func TestReconnectAfterConnectionLoss(t *testing.T) {
 		t.Errorf("got %+v", d)
 	}
 }
+
+// Issue 12, defect 1: deleting a queue under its consumer makes the broker cancel the
+// consumer (basic.cancel); the worker must declare the queue again and consume again.
+func TestConsumerCancelledByBrokerIsRestored(t *testing.T) {
+	a := newAdmin(t)
+	ctx := testCtx(t, 20*time.Second)
+	app := uniq(t)
+	task := app + ".job.run"
+	cfg := baseConfig(t, app)
+	a.deleteLater(queuesOf(task, cfg.Retry))
+	seen := make(chan string, 4)
+	w, _ := New(cfg)
+	_ = w.HandleTask(task, func(ctx context.Context, j *Job) error {
+		seen <- string(j.Body)
+		return nil
+	})
+	start(t, w)
+	p := newPublisher(t, app)
+	if err := p.PublishTask(ctx, task, []byte("before")); err != nil {
+		t.Fatal(err)
+	}
+	if got := recv(t, ctx, seen); got != "before" {
+		t.Fatalf("got %q", got)
+	}
+	if _, err := a.channel().QueueDelete(task, false, false, false); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, ctx, "the queue declared again with one consumer", func() bool {
+		_, consumers, err := a.inspect(task)
+		return err == nil && consumers == 1
+	})
+	if err := newPublisher(t, app).PublishTask(ctx, task, []byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	if got := recv(t, ctx, seen); got != "after" {
+		t.Fatalf("got %q", got)
+	}
+	if s := w.Stats(); !s.ConsumerActive {
+		t.Errorf("stats = %+v, want an active consumer", s)
+	}
+}

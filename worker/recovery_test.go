@@ -3,7 +3,9 @@ package worker
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -112,4 +114,55 @@ func TestRecoveryAndDeadLetter(t *testing.T) {
 		s := w.Stats()
 		return s.DeadLettered == 5 && s.Recovered == 4 && s.Acked == 1
 	})
+}
+
+// Issue 12, defect 11: when the dead-letter publish fails, the recovery function must
+// not run again. Before, the job was requeued, ran past MaxAttempts and recovered again.
+func TestRecoveryRunsOnceWhenDeadLetteringFails(t *testing.T) {
+	a := newAdmin(t)
+	ctx := testCtx(t, 20*time.Second)
+	app := uniq(t)
+	task := app + ".job.run"
+	cfg := baseConfig(t, app)
+	cfg.Retry = RetryPolicy{MaxAttempts: 1}
+	failures := make(chan struct{}, 64)
+	cfg.Logger = slog.New(matchHandler{substr: "dead", c: failures})
+	a.deleteLater(queuesOf(task, cfg.Retry))
+	var attempts, recoveries atomic.Int32
+	w, _ := New(cfg)
+	_ = w.HandleTask(task, func(ctx context.Context, j *Job) error {
+		attempts.Add(1)
+		return errBoom
+	}, WithRecovery(func(ctx context.Context, j *Job, err error) error {
+		recoveries.Add(1)
+		return nil
+	}))
+	start(t, w)
+	// Replace the dead queue by one that refuses every message.
+	if _, err := a.channel().QueueDelete(DeadQueue(task), false, false, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.channel().QueueDeclare(DeadQueue(task), true, false, false, false, amqp.Table{
+		"x-max-length": int32(0), "x-overflow": "reject-publish"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := newPublisher(t, app).PublishTask(ctx, task, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	// Two failed dead-letter publishes: by then a requeued job would have run again.
+	recv(t, ctx, failures)
+	recv(t, ctx, failures)
+	if a, r := attempts.Load(), recoveries.Load(); a != 1 || r != 1 {
+		t.Fatalf("%d attempts, %d recoveries after failed dead-lettering, want 1 and 1", a, r)
+	}
+	// Once the dead queue accepts messages again the job lands there.
+	if _, err := a.channel().QueueDelete(DeadQueue(task), false, false, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.get(ctx, DeadQueue(task), 1); string(got[0].Body) != "x" {
+		t.Errorf("dead letter body %q", got[0].Body)
+	}
+	if a, r := attempts.Load(), recoveries.Load(); a != 1 || r != 1 {
+		t.Errorf("%d attempts, %d recoveries, want 1 and 1", a, r)
+	}
 }

@@ -2,6 +2,8 @@ package worker
 
 import (
 	"context"
+	"slices"
+	"sort"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -184,5 +186,60 @@ func TestInProcessRetry(t *testing.T) {
 	}
 	if _, _, err := a.inspect(task + ".retry.30ms"); err == nil {
 		t.Error("in-process mode declared a retry tier")
+	}
+}
+
+// Issue 12, defect 6: with jitter, jobs that fail together must come back spread over
+// [d/2, d]. A per-message TTL only expires at the head of a FIFO queue, so before, a
+// job behind a longer delay waited for it and most came back together near d.
+func TestJitteredDelaysAreHonest(t *testing.T) {
+	a := newAdmin(t)
+	ctx := testCtx(t, 20*time.Second)
+	app := uniq(t)
+	task := app + ".job.run"
+	cfg := baseConfig(t, app)
+	cfg.Prefetch, cfg.Concurrency = 20, 10
+	cfg.Retry = RetryPolicy{MaxAttempts: 2, MinDelay: 400 * time.Millisecond, MaxDelay: 400 * time.Millisecond, Jitter: true}
+	a.deleteLater(queuesOf(task, cfg.Retry))
+	type event struct {
+		id      string
+		attempt int
+		at      time.Time
+	}
+	events := make(chan event, 64)
+	w, _ := New(cfg)
+	_ = w.HandleTask(task, func(ctx context.Context, j *Job) error {
+		events <- event{j.ID, j.Attempt, time.Now()}
+		if j.Attempt == 1 {
+			return errBoom
+		}
+		return nil
+	})
+	start(t, w)
+	p := newPublisher(t, app)
+	const n = 20
+	for range n {
+		if err := p.PublishTask(ctx, task, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	failed := map[string]time.Time{}
+	var delays []time.Duration
+	for len(delays) < n {
+		e := recv(t, ctx, events)
+		if e.attempt == 1 {
+			failed[e.id] = e.at
+			continue
+		}
+		delays = append(delays, e.at.Sub(failed[e.id]))
+	}
+	slices.Sort(delays)
+	if delays[0] < 195*time.Millisecond {
+		t.Errorf("delays %v: one came back before d/2 = 200ms", delays)
+	}
+	// Uniform jitter over [200, 400] ms puts about half below 300 ms; a FIFO queue
+	// holding per-message expirations puts nearly all near the longest one.
+	if early := sort.Search(len(delays), func(i int) bool { return delays[i] >= 300*time.Millisecond }); early < 5 {
+		t.Errorf("delays %v: only %d of %d below 300ms", delays, early, n)
 	}
 }

@@ -55,3 +55,62 @@ func TestTimeoutIsFreshPerAttemptAndRetriable(t *testing.T) {
 		return s.Acked == 1 && s.Failed == 1 && s.Retried == 1
 	})
 }
+
+// Issue 12, defect 10: a handler that ignores its context fails its attempt at the
+// deadline and frees its slot; shutdown does not wait for it.
+func TestTimeoutIsEnforced(t *testing.T) {
+	a := newAdmin(t)
+	ctx := testCtx(t, 15*time.Second)
+	app := uniq(t)
+	task := app + ".job.run"
+	cfg := baseConfig(t, app)
+	cfg.Concurrency = 1
+	cfg.Timeout = 100 * time.Millisecond
+	cfg.ShutdownTimeout = 200 * time.Millisecond
+	cfg.Retry = RetryPolicy{MaxAttempts: 2, MinDelay: 10 * time.Millisecond}
+	a.deleteLater(queuesOf(task, cfg.Retry))
+	release := make(chan struct{})
+	released := make(chan struct{})
+	attempts := make(chan int, 4)
+	w, _ := New(cfg)
+	_ = w.HandleTask(task, func(ctx context.Context, j *Job) error {
+		attempts <- j.Attempt
+		if j.Attempt == 1 {
+			<-release // ignores ctx, then claims success
+			close(released)
+			return nil
+		}
+		return nil
+	})
+	r := start(t, w)
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+	if err := newPublisher(t, app).PublishTask(ctx, task, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := recv(t, ctx, attempts); n != 1 {
+		t.Fatalf("attempt %d", n)
+	}
+	// With one slot, attempt 2 can only run if the hung attempt gave its slot up.
+	if n := recv(t, ctx, attempts); n != 2 {
+		t.Fatalf("attempt %d", n)
+	}
+	eventually(t, ctx, "attempt 2 acked", func() bool { return w.Stats().Acked == 1 })
+	began := time.Now()
+	if err := r.stop(t); err != nil {
+		t.Errorf("Run = %v", err)
+	}
+	if d := time.Since(began); d > 5*time.Second {
+		t.Errorf("shutdown waited %v for a handler that ignores its context", d)
+	}
+	close(release)
+	recv(t, ctx, released)
+	if s := w.Stats(); s.Acked != 1 || s.Failed != 1 || s.Retried != 1 {
+		t.Errorf("stats = %+v: want the late success ignored", s)
+	}
+}
