@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -37,25 +38,77 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
-func TestPickTier(t *testing.T) {
-	p := RetryPolicy{MaxAttempts: 7, MinDelay: 100 * time.Millisecond, MaxDelay: 2 * time.Second}.withDefaults()
-	ts := p.tiers("q")
-	for _, tc := range []struct {
-		d     time.Duration
-		queue string
-		exp   string
-	}{
-		{100 * time.Millisecond, "q.retry.100ms", ""},
-		{400 * time.Millisecond, "q.retry.400ms", ""},
-		{150 * time.Millisecond, "q.retry.200ms", "150"},
-		{50 * time.Millisecond, "q.retry.100ms", "50"},
-		{2 * time.Second, "q.retry.2000ms", ""},
-		{time.Hour, "q.retry.2000ms", ""}, // capped at the longest tier
+// Every delay a policy can give is one of its tier queues' TTLs, jittered or not, and
+// never above the base delay or MaxDelay: "never above max" holds by construction.
+func TestJitteredDelaysAreTiers(t *testing.T) {
+	for _, p := range []RetryPolicy{
+		{MaxAttempts: 7, MinDelay: 100 * time.Millisecond, MaxDelay: 2 * time.Second, Jitter: true},
+		{MaxAttempts: 4, MinDelay: 3 * time.Millisecond, Jitter: true},
+		{MaxAttempts: 2, MinDelay: 400 * time.Millisecond, MaxDelay: 400 * time.Millisecond, Jitter: true},
+		{MaxAttempts: 5, MinDelay: 333 * time.Millisecond, MaxDelay: 1234 * time.Millisecond},
 	} {
-		tr, exp := pickTier(ts, tc.d)
-		if tr.queue != tc.queue || exp != tc.exp {
-			t.Errorf("pickTier(%v) = %q, %q; want %q, %q", tc.d, tr.queue, exp, tc.queue, tc.exp)
+		p = p.withDefaults()
+		tiers := p.tiers()
+		if !slices.IsSorted(tiers) || len(slices.Compact(slices.Clone(tiers))) != len(tiers) {
+			t.Errorf("%+v: tiers %v not ascending and distinct", p, tiers)
 		}
+		perBase := 1
+		if p.Jitter {
+			perBase += jitterSteps
+		}
+		if len(tiers) > (p.MaxAttempts-1)*perBase {
+			t.Errorf("%+v: %d tiers, more than %d", p, len(tiers), (p.MaxAttempts-1)*perBase)
+		}
+		for n := 1; n < p.MaxAttempts; n++ {
+			base := p.baseDelay(n)
+			seen := map[time.Duration]bool{}
+			for i := range 1000 {
+				r := float64(i) / 1000
+				d := toTier(p.delay(n, func() float64 { return r }))
+				if !slices.Contains(tiers, d) {
+					t.Fatalf("%+v: delay(%d, %v) = %v is not a tier of %v", p, n, r, d, tiers)
+				}
+				if d > base || (p.MaxDelay > 0 && d > p.MaxDelay) || d < toTier(base/2) {
+					t.Fatalf("%+v: delay(%d, %v) = %v outside [%v, %v]", p, n, r, d, base/2, base)
+				}
+				seen[d] = true
+			}
+			// Below ~20ms whole milliseconds merge some steps; above, a draw reaches
+			// every step but the half, which only a draw of exactly 0 gives.
+			if p.Jitter && base >= 20*time.Millisecond && len(seen) != jitterSteps {
+				t.Errorf("%+v: attempt %d drew %d distinct delays, want %d", p, n, len(seen), jitterSteps)
+			}
+		}
+	}
+}
+
+func TestRoundUp2(t *testing.T) {
+	for _, tc := range []struct{ in, want time.Duration }{
+		{0, time.Millisecond},
+		{time.Microsecond, time.Millisecond},
+		{7 * time.Millisecond, 7 * time.Millisecond},
+		{99 * time.Millisecond, 99 * time.Millisecond},
+		{101 * time.Millisecond, 110 * time.Millisecond},
+		{10 * time.Second, 10 * time.Second},
+		{3*time.Second + time.Nanosecond, 3100 * time.Millisecond},
+		{7*time.Minute + 13*time.Second, 7*time.Minute + 20*time.Second},
+		{time.Hour, time.Hour},
+	} {
+		if got := roundUp2(tc.in); got != tc.want {
+			t.Errorf("roundUp2(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+	for d := time.Millisecond; d < 100*time.Hour; d = d*13/10 + time.Millisecond {
+		if r := roundUp2(d); r < d || float64(r) > 1.1*float64(d)+float64(time.Millisecond) {
+			t.Fatalf("roundUp2(%v) = %v: more than 10%% longer, or shorter", d, r)
+		}
+	}
+	p := RetryPolicy{MaxDelay: 5 * time.Second}.withDefaults()
+	if got := p.retryAfterDelay(time.Hour); got != 5*time.Second {
+		t.Errorf("retryAfterDelay(1h) with max 5s = %v", got)
+	}
+	if got := p.retryAfterDelay(-time.Second); got != time.Millisecond {
+		t.Errorf("retryAfterDelay(-1s) = %v", got)
 	}
 }
 

@@ -130,16 +130,21 @@ func (a *nopAck) Nack(uint64, bool, bool) error   { return nil }
 func (a *nopAck) Reject(tag uint64, _ bool) error { return nil }
 
 // handleFixture is a worker ready to handle deliveries in-process: no connection.
-func handleFixture(tb testing.TB, cfg Config, fn HandlerFunc) (*Worker, *handler) {
+func handleFixture(tb testing.TB, cfg Config, fn HandlerFunc, opts ...HandlerOption) (*Worker, *handler) {
 	tb.Helper()
 	w, err := New(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	if err := w.HandleTask(cfg.App+".job.noop", fn, opts...); err != nil {
+		tb.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	tb.Cleanup(cancel)
 	w.stopCtx, w.hardCtx = ctx, ctx
-	return w, &handler{name: cfg.App + ".job.noop", queue: cfg.App + ".job.noop", fn: fn}
+	h := w.handlers[0]
+	h.call = wrap(h.fn, w.middleware, h.middleware)
+	return w, h
 }
 
 // BenchmarkHandle is one delivery through the runtime with a no-op handler, minus

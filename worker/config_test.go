@@ -53,15 +53,19 @@ func TestErrorsClassify(t *testing.T) {
 	if !errors.Is(Permanent(base), base) || !errors.Is(RetryAfter(time.Second, base), base) {
 		t.Error("wrapped errors lose their cause")
 	}
-	w := &Worker{cfg: Config{Retry: RetryPolicy{MinDelay: time.Second}.withDefaults()}}
-	if got := w.retryDelay(1, RetryAfter(3*time.Second, base)); got != 3*time.Second {
+	w := &Worker{}
+	h := &handler{retry: RetryPolicy{MinDelay: time.Second}.withDefaults()}
+	if got := w.retryDelay(h, 1, RetryAfter(3*time.Second, base)); got != 3*time.Second {
 		t.Errorf("retryDelay(RetryAfter 3s) = %v", got)
 	}
-	w.cfg.Retry.MaxDelay = 5 * time.Second
-	if got := w.retryDelay(1, RetryAfter(time.Hour, base)); got != 5*time.Second {
+	if got := w.retryDelay(h, 1, RetryAfter(3*time.Second+time.Millisecond, base)); got != 3100*time.Millisecond {
+		t.Errorf("retryDelay(RetryAfter 3.001s) = %v, want it rounded up to 3.1s", got)
+	}
+	h.retry.MaxDelay = 5 * time.Second
+	if got := w.retryDelay(h, 1, RetryAfter(time.Hour, base)); got != 5*time.Second {
 		t.Errorf("retryDelay(RetryAfter 1h) = %v, want MaxDelay", got)
 	}
-	if got := w.retryDelay(2, base); got != 2*time.Second {
+	if got := w.retryDelay(h, 2, base); got != 2*time.Second {
 		t.Errorf("retryDelay(attempt 2) = %v", got)
 	}
 }

@@ -45,7 +45,7 @@ func TestCollector(t *testing.T) {
 			t.Errorf("%s = %v (present %v), want %v", name, v, ok, want)
 		}
 	}
-	if len(got) != 17 {
-		t.Errorf("gathered %d series, want 17", len(got))
+	if len(got) != 19 {
+		t.Errorf("gathered %d series, want 19", len(got))
 	}
 }

@@ -159,6 +159,10 @@ func TestRecoveryRunsOnceWhenDeadLetteringFails(t *testing.T) {
 	if _, err := a.channel().QueueDelete(DeadQueue(task), false, false, false); err != nil {
 		t.Fatal(err)
 	}
+	eventually(t, ctx, "the dead queue declared again, holding the job", func() bool {
+		ready, _, err := a.inspect(DeadQueue(task))
+		return err == nil && ready == 1
+	})
 	if got := a.get(ctx, DeadQueue(task), 1); string(got[0].Body) != "x" {
 		t.Errorf("dead letter body %q", got[0].Body)
 	}
