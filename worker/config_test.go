@@ -15,6 +15,9 @@ func TestConfigValidation(t *testing.T) {
 	if err == nil {
 		t.Fatal("New accepted a bad config")
 	}
+	if !IsConfigError(err) {
+		t.Errorf("New = %T, want *ConfigError", err)
+	}
 	for _, want := range []string{"url: required", "app: required", "prefetch -1", "concurrency -2",
 		`queue type "stream"`, "min delay", "max delay", `retry mode "later"`, "failure ratio 2"} {
 		if !strings.Contains(err.Error(), want) {

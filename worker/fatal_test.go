@@ -2,10 +2,13 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
 )
 
 // Issue 12, defect 7 (and issue 11, item 8): what retrying cannot fix is reported.
@@ -24,6 +27,9 @@ func runUntilError(t *testing.T, w *Worker, within time.Duration) error {
 	}
 	if err == nil {
 		t.Fatal("Run returned nil")
+	}
+	if !IsConfigError(err) {
+		t.Errorf("Run = %v (%T), want a *ConfigError", err, err)
 	}
 	return err
 }
@@ -48,6 +54,10 @@ func TestRunReportsBadCredentials(t *testing.T) {
 	if strings.Contains(err.Error(), "not-the-password") {
 		t.Errorf("error shows the password: %v", err)
 	}
+	var ae *amqp.Error
+	if !errors.As(err, &ae) || ae.Code != amqp.AccessRefused {
+		t.Errorf("Run = %v, want the broker's ACCESS_REFUSED in the chain", err)
+	}
 }
 
 func TestRunReportsQueueDeclaredWithOtherArguments(t *testing.T) {
@@ -66,6 +76,10 @@ func TestRunReportsQueueDeclaredWithOtherArguments(t *testing.T) {
 	if !strings.Contains(err.Error(), task) {
 		t.Errorf("error %q does not name the queue", err)
 	}
+	var ae *amqp.Error
+	if !errors.As(err, &ae) || ae.Code != amqp.PreconditionFailed {
+		t.Errorf("Run = %v, want the broker's PRECONDITION_FAILED in the chain", err)
+	}
 }
 
 func TestRetryTTLTheBrokerRejectsIsReported(t *testing.T) {
@@ -76,6 +90,9 @@ func TestRetryTTLTheBrokerRejectsIsReported(t *testing.T) {
 	cfg.Retry = RetryPolicy{MaxAttempts: 40, MinDelay: time.Second}
 	w, err := New(cfg)
 	if err != nil {
+		if !IsConfigError(err) || !strings.Contains(err.Error(), "longest TTL") {
+			t.Errorf("New = %v, want a *ConfigError about the TTL", err)
+		}
 		return // refused before any connection
 	}
 	task := app + ".job.run"
@@ -95,6 +112,9 @@ func TestNameOverAMQPLimitIsReported(t *testing.T) {
 	}
 	w, _ := New(cfg)
 	if err := w.HandleTask(task, func(context.Context, *Job) error { return nil }); err != nil {
+		if !IsConfigError(err) || !strings.Contains(err.Error(), "over AMQP's 255") {
+			t.Errorf("HandleTask = %v, want a *ConfigError about the length", err)
+		}
 		return // refused before any connection
 	}
 	newAdmin(t).deleteLater([]string{task})

@@ -155,8 +155,8 @@ func TestPublishOutcomeUnknownIsNotANack(t *testing.T) {
 	if err == nil {
 		t.Fatal("publish to a deleted exchange was confirmed")
 	}
-	if errors.Is(err, ErrNacked) {
-		t.Errorf("publish = %v: a closed channel is reported as a broker nack", err)
+	if errors.Is(err, ErrNacked) || !errors.Is(err, ErrUnconfirmed) {
+		t.Errorf("publish = %v: want ErrUnconfirmed, not a broker nack", err)
 	}
 	// The next publish reconnects and declares the exchange again.
 	if err := p.PublishEvent(ctx, event, []byte("3")); err != nil {

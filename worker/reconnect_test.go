@@ -87,7 +87,7 @@ func TestConsumerCancelledByBrokerIsRestored(t *testing.T) {
 	if got := recv(t, ctx, seen); got != "after" {
 		t.Fatalf("got %q", got)
 	}
-	if s := w.Stats(); !s.ConsumerActive {
-		t.Errorf("stats = %+v, want an active consumer", s)
+	if s := w.Stats(); !s.ConsumerActive || s.ConsumerCancels != 1 || s.Reconnects != 0 {
+		t.Errorf("stats = %+v, want an active consumer after one cancel, without a reconnect", s)
 	}
 }

@@ -101,6 +101,9 @@ func TestTimeoutIsEnforced(t *testing.T) {
 		t.Fatalf("attempt %d", n)
 	}
 	eventually(t, ctx, "attempt 2 acked", func() bool { return w.Stats().Acked == 1 })
+	if s := w.Stats(); s.Abandoned != 1 {
+		t.Errorf("stats = %+v, want the hung handler counted as abandoned", s)
+	}
 	began := time.Now()
 	if err := r.stop(t); err != nil {
 		t.Errorf("Run = %v", err)
@@ -110,6 +113,7 @@ func TestTimeoutIsEnforced(t *testing.T) {
 	}
 	close(release)
 	recv(t, ctx, released)
+	eventually(t, ctx, "the abandoned handler gone", func() bool { return w.Stats().Abandoned == 0 })
 	if s := w.Stats(); s.Acked != 1 || s.Failed != 1 || s.Retried != 1 {
 		t.Errorf("stats = %+v: want the late success ignored", s)
 	}
