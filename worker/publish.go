@@ -198,8 +198,12 @@ func (c *confirmer) publish(ctx context.Context, exchange, key string, mandatory
 
 // publishQueue publishes msg into queue through the default exchange, mandatory. When
 // the broker returns it because the queue is gone, it declares the queue with declare
-// and publishes once more: the message is in a queue or the error says why not.
+// and publishes once more: the message is in a queue or the error says why not. A nil
+// declare never declares (the queue must exist).
 func (c *confirmer) publishQueue(ctx context.Context, queue string, msg amqp.Publishing, declare func(*amqp.Channel) error) error {
+	if declare == nil {
+		return c.publish(ctx, "", queue, true, msg)
+	}
 	if err := c.ensure(queue, declare); err != nil {
 		return err
 	}
