@@ -103,4 +103,3 @@ func Inject(ctx context.Context) context.Context {
 	traceContext.Inject(ctx, carrier)
 	return worker.WithTraceParent(ctx, carrier[worker.HeaderTraceParent], carrier[worker.HeaderTraceState])
 }
-
