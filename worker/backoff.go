@@ -8,7 +8,7 @@ import (
 
 // jitterSteps is how many delays below each base delay d a jittered retry can wait:
 // d·2^(-k/jitterSteps) for k = 1..jitterSteps, so with d itself five delays in [d/2, d],
-// each at most 19 % below the next.
+// each 16 % below the next.
 const jitterSteps = 4
 
 // baseDelay is the delay after failed attempt n (1-based) before jitter:

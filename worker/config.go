@@ -51,9 +51,8 @@ type RetryPolicy struct {
 	// last attempt, so the set of tier queues stays bounded by MaxAttempts). No delay
 	// may exceed the broker's longest TTL, 10 years.
 	MaxDelay time.Duration `json:"max_delay"`
-	// Jitter draws each delay from [d/2, d] instead of d; never above d. In broker
-	// mode the draw is rounded down to one of five delays per doubling (see the
-	// package documentation).
+	// Jitter draws each delay from [d/2, d] instead of d, rounded down to one of the
+	// tier delays d·2^(-k/4) (see the package documentation); never above d.
 	Jitter bool `json:"jitter"`
 	// Mode is where the delay is spent; "" means RetryBroker.
 	Mode RetryMode `json:"mode"`

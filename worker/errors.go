@@ -35,7 +35,8 @@ var (
 // rejects (PRECONDITION_FAILED). The broker's *amqp.Error is in the chain when there
 // is one.
 type ConfigError struct {
-	// Op is what was being done, e.g. "configure worker", `declare queue "a.b.c"`.
+	// Op is what was being done or checked, e.g. "invalid worker config", "connect",
+	// "declare topology".
 	Op  string
 	Err error
 }

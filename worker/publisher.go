@@ -78,7 +78,7 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 		errs = append(errs, fmt.Errorf("publish timeout %v: must not be negative", cfg.PublishTimeout))
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, &ConfigError{Op: "configure publisher", Err: err}
+		return nil, &ConfigError{Op: "invalid publisher config", Err: err}
 	}
 	return &Publisher{cfg: cfg, log: cfg.Logger, urls: urlList(cfg.URL, cfg.URLs)}, nil
 }

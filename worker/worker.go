@@ -72,7 +72,7 @@ type Worker struct {
 func New(cfg Config) (*Worker, error) {
 	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {
-		return nil, &ConfigError{Op: "configure worker", Err: err}
+		return nil, &ConfigError{Op: "invalid worker config", Err: err}
 	}
 	w := &Worker{
 		cfg:         cfg,
