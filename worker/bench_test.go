@@ -163,3 +163,20 @@ func BenchmarkHandle(b *testing.B) {
 		b.Fatal("no delivery was acked")
 	}
 }
+
+// BenchmarkHandleTimeout is BenchmarkHandle with a per-attempt timeout: the handler
+// then runs in a goroutine of its own so that its deadline is enforced.
+func BenchmarkHandleTimeout(b *testing.B) {
+	w, h := handleFixture(b, Config{URL: "amqp://localhost/", App: "bench", Timeout: time.Minute, Logger: quietLogger()},
+		func(context.Context, *Job) error { return nil })
+	ack := &nopAck{}
+	d := amqp.Delivery{Acknowledger: ack, MessageId: "m", Body: make([]byte, 100),
+		Headers: amqp.Table{HeaderTID: "tid", HeaderAttempt: int32(1), HeaderFirstPublished: int64(1)}}
+	b.ReportAllocs()
+	for b.Loop() {
+		w.handle(nil, h, &d)
+	}
+	if ack.acks.Load() == 0 {
+		b.Fatal("no delivery was acked")
+	}
+}

@@ -18,10 +18,10 @@ type handlerMetrics struct {
 	recovered    atomic.Uint64
 	inFlight     atomic.Int64
 
-	// The attempt-duration histogram: a count per bucket (non-cumulative), the total
-	// count and the sum in nanoseconds.
+	// The attempt-duration histogram (kept once a collector exists): a count per
+	// bucket (non-cumulative), the total count and the sum in nanoseconds.
 	buckets [len(durationBuckets)]atomic.Uint64
-	count   atomic.Uint64
+	timed   atomic.Uint64
 	sumNS   atomic.Int64
 }
 
@@ -41,7 +41,8 @@ var resultNames = [numResults]string{"ok", "error", "timeout", "panic"}
 
 func newHandlerMetrics() *handlerMetrics { return &handlerMetrics{} }
 
-func (m *handlerMetrics) observe(d time.Duration, err error) {
+// observe records an attempt's duration in the histogram.
+func (m *handlerMetrics) observe(d time.Duration) {
 	sec := d.Seconds()
 	for i, le := range durationBuckets {
 		if sec <= le {
@@ -49,21 +50,31 @@ func (m *handlerMetrics) observe(d time.Duration, err error) {
 			break
 		}
 	}
-	m.count.Add(1)
+	m.timed.Add(1)
 	m.sumNS.Add(int64(d))
+}
+
+// count records an attempt's result.
+func (m *handlerMetrics) count(err error) {
 	r := resultOK
+	if err != nil {
+		r = resultOf(err)
+	}
+	m.attempts[r].Add(1)
+}
+
+// resultOf classifies a failed attempt (its own function: errors.As's targets would
+// otherwise be allocated for every attempt, successful ones included).
+func resultOf(err error) int {
 	var pe *panicError
 	var ae *abandonedError
 	switch {
-	case err == nil:
 	case errors.As(err, &pe):
-		r = resultPanic
+		return resultPanic
 	case errors.As(err, &ae) || errors.Is(err, errLateSuccess):
-		r = resultTimeout
-	default:
-		r = resultError
+		return resultTimeout
 	}
-	m.attempts[r].Add(1)
+	return resultError
 }
 
 // collector exports a worker's Stats, and each handler's counters, as Prometheus
@@ -87,9 +98,11 @@ type statDesc struct {
 // task or event) bench_worker_handler_attempts_total{result=ok|error|timeout|panic},
 // bench_worker_handler_jobs_total{outcome=acked|retried|dead_lettered|requeued},
 // bench_worker_handler_recoveries_total, bench_worker_handler_in_flight and the
-// histogram bench_worker_handler_attempt_seconds. The breaker, one per worker, is
+// histogram bench_worker_handler_attempt_seconds (attempts are timed from the
+// collector's creation on). The breaker, one per worker, is
 // bench_worker_breaker_state{state}. Register it with a prometheus.Registerer.
 func NewCollector(w *Worker) prometheus.Collector {
+	w.timed.Store(true)
 	labels := prometheus.Labels{"app": w.cfg.App}
 	desc := func(name, help string, vars ...string) *prometheus.Desc {
 		return prometheus.NewDesc("bench_worker_"+name, help, vars, labels)
@@ -181,7 +194,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			n += m.buckets[i].Load()
 			cum[le] = n
 		}
-		count := max(m.count.Load(), n) // observations above the last bucket count only here
+		count := max(m.timed.Load(), n) // observations above the last bucket count only here
 		ch <- prometheus.MustNewConstHistogram(c.duration, count, time.Duration(m.sumNS.Load()).Seconds(), cum, h.queue, h.name)
 	}
 }

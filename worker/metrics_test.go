@@ -66,15 +66,15 @@ func TestCollectorPerHandler(t *testing.T) {
 			}
 			return nil
 		})
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(NewCollector(w)); err != nil { // attempts are timed from here on
+		t.Fatal(err)
+	}
 	ack := &nopAck{}
 	d := amqp.Delivery{Acknowledger: ack, MessageId: "m-1"}
 	w.handle(nil, h, &d)
 	if ack.acks.Load() != 1 {
 		t.Fatalf("acks = %d", ack.acks.Load())
-	}
-	reg := prometheus.NewPedanticRegistry()
-	if err := reg.Register(NewCollector(w)); err != nil {
-		t.Fatal(err)
 	}
 	mfs, err := reg.Gather()
 	if err != nil {

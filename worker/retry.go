@@ -2,10 +2,10 @@ package worker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -111,6 +111,7 @@ func (w *Worker) deadLetter(s *session, h *handler, job *Job, d *amqp.Delivery, 
 // dead-lettered. It is bounded: past maxDeadPending entries the oldest are forgotten
 // (their redelivery would then run again, as after a crash).
 type deadPending struct {
+	n     atomic.Int32 // len(m), read without the lock on every delivery
 	mu    sync.Mutex
 	m     map[string]error
 	order []string
@@ -136,19 +137,27 @@ func (p *deadPending) put(queue, id string, cause error) {
 		delete(p.m, p.order[0])
 		p.order = p.order[1:]
 	}
+	p.n.Store(int32(len(p.m)))
 }
 
 // take returns and forgets the cause of a pending job.
 func (p *deadPending) take(queue, id string) (error, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.m) == 0 || id == "" {
+	if p.n.Load() == 0 || id == "" {
 		return nil, false
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	k := queue + "\x00" + id
 	cause, ok := p.m[k]
 	if ok {
 		delete(p.m, k)
+		for i, o := range p.order {
+			if o == k {
+				p.order = append(p.order[:i], p.order[i+1:]...)
+				break
+			}
+		}
+		p.n.Store(int32(len(p.m)))
 	}
 	return cause, ok
 }
@@ -195,5 +204,3 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + fmt.Sprintf("... (%d bytes)", len(s))
 }
-
-var _ = errors.New

@@ -59,7 +59,8 @@ type Worker struct {
 	brEvents []transition  // waiting for OnBreakerChange
 	brNotify chan struct{}
 
-	dead deadPending // jobs recovered whose dead-letter publish has not succeeded yet
+	dead  deadPending // jobs recovered whose dead-letter publish has not succeeded yet
+	timed atomic.Bool // a Prometheus collector exists: time the attempts
 
 	stats counters
 
