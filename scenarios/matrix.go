@@ -8,11 +8,11 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// matrix decodes the axes; their values are checked when the variants are built.
-func (d *decoder) matrix(n *yaml.Node) []Axis {
+// decodeMatrix decodes the axes; their values are checked when the variants are built.
+func decodeMatrix(d *decoder, n *yaml.Node, _ string, s *Scenario) {
 	o := d.object(n, "matrix")
 	if o == nil {
-		return nil
+		return
 	}
 	var axes []Axis
 	combos := 1
@@ -49,12 +49,12 @@ func (d *decoder) matrix(n *yaml.Node) []Axis {
 			ax.nodes = append(ax.nodes, item)
 		}
 		if combos *= len(ax.Values); combos > maxVariants {
-			d.errf(k, "matrix", "has more than %d combinations", maxVariants)
-			return nil
+			d.errf(k, "matrix", "has %d combinations or more, more than the limit of %d", combos, maxVariants)
+			return
 		}
 		axes = append(axes, ax)
 	}
-	return axes
+	s.Matrix = axes
 }
 
 // expand decodes every combination of the matrix into its own scenario. It

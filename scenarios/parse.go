@@ -17,11 +17,29 @@ import (
 
 // Load reads a scenario file and parses it with the --set overrides.
 func Load(path string, sets []string) (*Scenario, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read scenario: %w", err)
 	}
+	defer f.Close()
+	data, err := Read(f, path)
+	if err != nil {
+		return nil, err
+	}
 	return Parse(path, data, sets)
+}
+
+// Read reads a scenario from r (a file, or standard input) up to
+// MaxFileSize; a longer one (or an endless one, such as /dev/zero) is an error.
+func Read(r io.Reader, name string) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read scenario %s: %w", name, err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("read scenario %s: larger than the limit of %d bytes (1 MiB)", name, MaxFileSize)
+	}
+	return data, nil
 }
 
 // Parse decodes and validates a scenario. sets are --set overrides

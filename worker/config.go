@@ -166,6 +166,10 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 	return p
 }
 
+// Validate reports every problem with p, after its zero-value defaults: the
+// checks New makes of Config.Retry.
+func (p RetryPolicy) Validate() error { return p.withDefaults().validate() }
+
 func (p RetryPolicy) validate() error {
 	var errs []error
 	if p.MaxAttempts < 0 {

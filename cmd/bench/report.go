@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/benchmq/bench/report"
+	"github.com/benchmq/bench/report/browser"
 )
 
 func cmdReport(args []string) int { return runReport(args, os.Stdout, os.Stderr) }
@@ -73,7 +74,7 @@ func runReport(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	if err := report.Screenshot(ctx, dst, *screenshot, *width); err != nil {
+	if err := browser.Screenshot(ctx, dst, *screenshot, *width); err != nil {
 		fmt.Fprintln(stderr, "bench report:", err)
 		return exitEnv
 	}

@@ -18,7 +18,66 @@ import (
 	"github.com/benchmq/bench/scenarios/runner"
 )
 
+// runArgs are `bench run`'s settings once the flags and the scenario are read.
+type runArgs struct {
+	sc      *scenarios.Scenario
+	amqpURL string
+	dir     string
+	repeat  int
+	base    *report.Result
+	cmpOpts report.CompareOptions
+	verbose bool
+}
+
 func cmdRun(args []string) int {
+	ra, code := parseRun(args)
+	if code >= 0 {
+		return code
+	}
+	level := slog.LevelWarn
+	if ra.verbose {
+		level = slog.LevelInfo
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	results, err := runRepeats(ctx, ra, log)
+	if err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(os.Stderr, "bench run: interrupted; what was measured is in", ra.dir)
+		} else {
+			fmt.Fprintln(os.Stderr, "bench run:", err)
+		}
+		return exitEnv
+	}
+	code = exitOK
+	for _, res := range results {
+		if !res.Passed {
+			code = exitGate
+		}
+	}
+	if ra.base != nil {
+		regressed, err := compareWithBaseline(ra, results)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench run: compare with baseline:", err)
+			return exitInput
+		}
+		if regressed {
+			code = exitGate
+		}
+	}
+	if code == exitOK {
+		fmt.Println("all gates passed")
+	} else {
+		fmt.Println("FAILED")
+	}
+	return code
+}
+
+// parseRun reads the flags, the scenario and the baseline; code is an exit
+// code when the command must end here, -1 otherwise.
+func parseRun(args []string) (ra runArgs, code int) {
 	fs := pflag.NewFlagSet("bench run", pflag.ContinueOnError)
 	amqpURL := fs.String("amqp-url", "", "broker to use (default $AMQP_URL, then the scenario's broker.url, then a private managed node)")
 	outDir := fs.String("out", "", "output directory (default out/<scenario>-<UTC timestamp>/)")
@@ -33,24 +92,24 @@ func cmdRun(args []string) int {
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
-			return exitOK
+			return ra, exitOK
 		}
-		return exitInput
+		return ra, exitInput
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()
-		return exitInput
+		return ra, exitInput
 	}
 	if *repeat < 1 {
 		fmt.Fprintln(os.Stderr, "bench run: --repeat must be at least 1")
-		return exitInput
+		return ra, exitInput
 	}
-	sc, err := scenarios.Load(fs.Arg(0), *sets)
+	sc, err := loadScenario(fs.Arg(0), *sets)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		return exitInput
+		return ra, exitInput
 	}
-	var base *report.Result
+	ra = runArgs{sc: sc, amqpURL: *amqpURL, dir: *outDir, repeat: *repeat, verbose: *verbose}
 	if *baseline == "" && sc.Baseline.File != "" {
 		*baseline = sc.Baseline.File
 		if !filepath.IsAbs(*baseline) {
@@ -58,43 +117,36 @@ func cmdRun(args []string) int {
 		}
 	}
 	if *baseline != "" {
-		if base, err = report.ReadFile(*baseline); err != nil {
+		if ra.base, err = report.ReadFile(*baseline); err != nil {
 			fmt.Fprintln(os.Stderr, "bench run:", err)
-			return exitInput
+			return ra, exitInput
 		}
 	}
-	cmpOpts, err := compareOptions(sc, *maxRegression)
-	if err != nil {
+	if ra.cmpOpts, err = compareOptions(sc, *maxRegression); err != nil {
 		fmt.Fprintln(os.Stderr, "bench run:", err)
-		return exitInput
+		return ra, exitInput
 	}
-	dir := *outDir
-	if dir == "" {
-		dir = filepath.Join("out", sc.Name+"-"+time.Now().UTC().Format("20060102T150405Z"))
+	if ra.dir == "" {
+		ra.dir = filepath.Join("out", sc.Name+"-"+time.Now().UTC().Format("20060102T150405Z"))
 	}
+	return ra, -1
+}
 
-	level := slog.LevelWarn
-	if *verbose {
-		level = slog.LevelInfo
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
+// runRepeats runs the scenario ra.repeat times, each into its own directory
+// when there are several, writing every result as it ends.
+func runRepeats(ctx context.Context, ra runArgs, log *slog.Logger) ([]*report.Result, error) {
 	var results []*report.Result
-	var runErr error
-	for i := range *repeat {
-		d := dir
-		if *repeat > 1 {
-			d = filepath.Join(dir, fmt.Sprintf("run-%d", i+1))
+	for i := range ra.repeat {
+		d := ra.dir
+		if ra.repeat > 1 {
+			d = filepath.Join(ra.dir, fmt.Sprintf("run-%d", i+1))
 		}
-		r, err := runner.New(sc, runner.Options{AMQPURL: *amqpURL, OutDir: d, Progress: os.Stdout, TTY: isTTY(os.Stdout), Logger: log})
+		r, err := runner.New(ra.sc, runner.Options{AMQPURL: ra.amqpURL, OutDir: d, Progress: os.Stdout, TTY: isTTY(os.Stdout), Logger: log})
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "bench run:", err)
-			return exitEnv
+			return results, err
 		}
 		res, err := r.Run(ctx)
-		if werr := report.WriteAll(d, res, base); werr != nil {
+		if werr := report.WriteAll(d, res, ra.base); werr != nil {
 			fmt.Fprintln(os.Stderr, "bench run:", werr)
 			if err == nil {
 				err = fmt.Errorf("%w: %w", runner.ErrEnvironment, werr)
@@ -103,62 +155,32 @@ func cmdRun(args []string) int {
 		fmt.Printf("result: %s\n", filepath.Join(d, "result.json"))
 		results = append(results, res)
 		if err != nil {
-			runErr = err
-			break
+			return results, err
 		}
 	}
-	if runErr != nil {
-		if ctx.Err() != nil {
-			fmt.Fprintln(os.Stderr, "bench run: interrupted; what was measured is in", dir)
-		} else {
-			fmt.Fprintln(os.Stderr, "bench run:", runErr)
-		}
-		return exitEnv
+	return results, nil
+}
+
+// compareWithBaseline compares the run (the median of repeats) with the
+// baseline and prints the comparison.
+func compareWithBaseline(ra runArgs, results []*report.Result) (regressed bool, err error) {
+	cur := results[0]
+	if len(results) > 1 {
+		cur = report.Median(results)
 	}
-	code := exitOK
-	for _, res := range results {
-		if !res.Passed {
-			code = exitGate
-		}
+	cmp, err := report.Compare(ra.base, cur, ra.cmpOpts)
+	if err != nil {
+		return false, err
 	}
-	if base != nil {
-		cur := results[0]
-		if len(results) > 1 {
-			cur = report.Median(results)
-		}
-		cmp, err := report.Compare(base, cur, cmpOpts)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "bench run: compare with baseline:", err)
-			return exitInput
-		}
-		cmp.Print(os.Stdout)
-		if cmp.Regressed() {
-			code = exitGate
-		}
+	if err := cmp.Print(os.Stdout); err != nil {
+		return false, err
 	}
-	if code == exitOK {
-		fmt.Println("all gates passed")
-	} else {
-		fmt.Println("FAILED")
-	}
-	return code
+	return cmp.Regressed(), nil
 }
 
 func isTTY(f *os.File) bool {
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
-
-// compareMetricNames maps the gate-style metric names a scenario's
-// baseline.thresholds may use to the comparer's names.
-var compareMetricNames = map[string]string{
-	"p50(end_to_end)":  report.MetricP50,
-	"p99(end_to_end)":  report.MetricP99,
-	"max(end_to_end)":  report.MetricMax,
-	"complete_per_s":   report.MetricThroughput,
-	"drain_seconds":    report.MetricDrain,
-	"peak(worker_rss)": report.MetricPeakRSS,
-	"retries":          report.MetricRetries,
 }
 
 // compareOptions merges the scenario's baseline block with --max-regression.
@@ -169,9 +191,6 @@ func compareOptions(sc *scenarios.Scenario, maxRegression string) (report.Compar
 		Thresholds:    map[string]float64{},
 	}
 	for k, v := range sc.Baseline.Thresholds {
-		if name, ok := compareMetricNames[k]; ok {
-			k = name
-		}
 		opts.Thresholds[k] = v
 	}
 	if maxRegression != "" {

@@ -35,7 +35,7 @@ func (r *Runner) progress(ctx context.Context, v *variantRun, start time.Time) {
 		c := v.ledger.Counts()
 		line := fmt.Sprintf("[%s] %5.1fs published %d/%d confirmed %d completed %d ready %.0f unacked %.0f rss %s",
 			v.v.Name, time.Since(start).Seconds(), gs.Published, total, gs.Confirmed, c.Final,
-			v.samples.last("queue_ready"), v.samples.last("queue_unacked"), bytesIEC(int64(v.samples.last("worker_rss_bytes"))))
+			v.samples.last(report.SeriesQueueReady), v.samples.last(report.SeriesQueueUnacked), bytesIEC(int64(v.samples.last(report.SeriesWorkerRSS))))
 		if c.Lost > 0 && gs.Done {
 			line += fmt.Sprintf(" outstanding %d", c.Lost)
 		}

@@ -115,7 +115,7 @@ func (r *Runner) Run(ctx context.Context) (*report.Result, error) {
 		if ctx.Err() != nil {
 			break
 		}
-		vr := &variantRun{r: r, index: i, v: v, sc: v.Scenario, dir: filepath.Join(r.opts.OutDir, safeName(v.Name)), runID: newRunID()}
+		vr := &variantRun{r: r, index: i, v: v, sc: v.Scenario, dir: filepath.Join(r.opts.OutDir, safeName(v.Name)), runID: newRunID(), log: r.log.With("variant", v.Name)}
 		r.log.Info("variant starting", "variant", v.Name, "index", i+1, "of", len(variants))
 		rv, err := vr.run(ctx)
 		if err != nil {

@@ -2,7 +2,12 @@ package runner
 
 import (
 	"context"
+	"flag"
+	"fmt"
+	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,12 +24,36 @@ func TestMain(m *testing.M) {
 	if os.Getenv("BENCH_WORKER") == "1" && len(os.Args) > 1 {
 		switch os.Args[1] {
 		case "worker":
-			os.Exit(simworker.Main(os.Args[2:], os.Stderr))
+			os.Exit(testWorker(os.Args[2:]))
 		case "idle":
 			idleWorker()
 		}
 	}
 	goleak.VerifyTestMain(m)
+}
+
+// testWorker is what `bench worker` does with the flags the runner passes.
+func testWorker(args []string) int {
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	config := fs.String("config", "", "")
+	id := fs.Int("worker", 0, "")
+	tel := fs.String("telemetry", "", "")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := simworker.ReadConfig(*config)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	cfg.URL, cfg.Worker, cfg.Telemetry = os.Getenv("AMQP_URL"), *id, *tel
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	if err := simworker.Run(ctx, cfg, slog.New(slog.NewTextHandler(os.Stderr, nil))); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 3
+	}
+	return 0
 }
 
 func runScenario(t *testing.T, yaml string) report.Variant {

@@ -1,6 +1,8 @@
-package fault
+package timeline
 
 import (
+	"github.com/benchmq/bench/chaos/fault"
+
 	"context"
 	"errors"
 	"slices"
@@ -26,14 +28,14 @@ const s = time.Second
 
 func TestTimelineAppliesAndUndoesInOrder(t *testing.T) {
 	e := newEnv()
-	specs := []Spec{
-		{At: 5 * s, For: 10 * s, Target: TargetDependency, Toxic: "latency", Attrs: map[string]int64{"latency": 1000}},
-		{At: 5 * s, For: 5 * s, Target: TargetDependency, Down: true},
-		{At: 8 * s, Target: TargetBroker, Toxic: "reset_peer"},
-		{At: 10 * s, Target: TargetBroker, Action: ActionRestart},
-		{At: 12 * s, Target: TargetWorker, Action: ActionKill},
-		{At: 3 * s, For: 2 * s, Target: TargetWorker, Action: ActionPause},
-		{At: 14 * s, For: 3 * s, Target: TargetBroker, Action: ActionKill},
+	specs := []fault.Spec{
+		{At: 5 * s, For: 10 * s, Target: fault.TargetDependency, Toxic: "latency", Attrs: map[string]int64{"latency": 1000}},
+		{At: 5 * s, For: 5 * s, Target: fault.TargetDependency, Down: true},
+		{At: 8 * s, Target: fault.TargetBroker, Toxic: "reset_peer"},
+		{At: 10 * s, Target: fault.TargetBroker, Action: fault.ActionRestart},
+		{At: 12 * s, Target: fault.TargetWorker, Action: fault.ActionKill},
+		{At: 3 * s, For: 2 * s, Target: fault.TargetWorker, Action: fault.ActionPause},
+		{At: 14 * s, For: 3 * s, Target: fault.TargetBroker, Action: fault.ActionKill},
 	}
 	// ends[i] is when spec i's goroutine finishes: it waits on one timer until then.
 	ends := []time.Duration{15 * s, 10 * s, 9 * s, 10 * s, 12 * s, 5 * s, 17 * s}
@@ -48,7 +50,7 @@ func TestTimelineAppliesAndUndoesInOrder(t *testing.T) {
 		"15s dep.remove fault1-latency",
 		"17s broker.start",
 	}
-	tl, err := NewTimeline(specs, e.targets, e.clock)
+	tl, err := New(specs, e.targets, e.clock)
 	if err != nil {
 		t.Fatalf("new timeline: %v", err)
 	}
@@ -117,13 +119,13 @@ func TestTimelineAppliesAndUndoesInOrder(t *testing.T) {
 
 func TestTimelineCancelUndoesActiveFaults(t *testing.T) {
 	e := newEnv()
-	specs := []Spec{
-		{At: 1 * s, For: 100 * s, Target: TargetDependency, Toxic: "latency", Stream: "both", Attrs: map[string]int64{"latency": 50}},
-		{At: 2 * s, For: 50 * s, Target: TargetBroker, Action: ActionBlock},
-		{At: 1 * s, For: 100 * s, Target: TargetWorker, Action: ActionPause},
-		{At: 50 * s, Target: TargetWorker, Action: ActionKill},
+	specs := []fault.Spec{
+		{At: 1 * s, For: 100 * s, Target: fault.TargetDependency, Toxic: "latency", Stream: "both", Attrs: map[string]int64{"latency": 50}},
+		{At: 2 * s, For: 50 * s, Target: fault.TargetBroker, Action: fault.ActionBlock},
+		{At: 1 * s, For: 100 * s, Target: fault.TargetWorker, Action: fault.ActionPause},
+		{At: 50 * s, Target: fault.TargetWorker, Action: fault.ActionKill},
 	}
-	tl, err := NewTimeline(specs, e.targets, e.clock)
+	tl, err := New(specs, e.targets, e.clock)
 	if err != nil {
 		t.Fatalf("new timeline: %v", err)
 	}
@@ -168,11 +170,11 @@ func TestTimelineApplyFailures(t *testing.T) {
 	boom := errors.New("boom")
 	e.rec.fail["bp2.add fault1-latency latency"] = boom
 	e.rec.fail["broker.restart"] = boom
-	specs := []Spec{
-		{At: 0, For: 5 * s, Target: TargetBroker, Toxic: "latency"},
-		{At: 0, Target: TargetBroker, Action: ActionRestart},
+	specs := []fault.Spec{
+		{At: 0, For: 5 * s, Target: fault.TargetBroker, Toxic: "latency", Attrs: map[string]int64{"latency": 10}},
+		{At: 0, Target: fault.TargetBroker, Action: fault.ActionRestart},
 	}
-	tl, err := NewTimeline(specs, e.targets, e.clock)
+	tl, err := New(specs, e.targets, e.clock)
 	if err != nil {
 		t.Fatalf("new timeline: %v", err)
 	}
@@ -199,41 +201,41 @@ func TestNewTimelineValidates(t *testing.T) {
 	full := newEnv().targets
 	for _, tc := range []struct {
 		name    string
-		specs   []Spec
+		specs   []fault.Spec
 		targets Targets
 		want    []string
 	}{
-		{"restart without managed broker", []Spec{{At: s, Target: TargetBroker, Action: ActionRestart}},
+		{"restart without managed broker", []fault.Spec{{At: s, Target: fault.TargetBroker, Action: fault.ActionRestart}},
 			Targets{BrokerProxies: full.BrokerProxies}, []string{"needs a managed broker"}},
-		{"toxic without proxy", []Spec{{At: s, For: s, Target: TargetDependency, Toxic: "latency"}},
+		{"toxic without proxy", []fault.Spec{{At: s, For: s, Target: fault.TargetDependency, Toxic: "latency"}},
 			Targets{}, []string{"no proxy in front of the dependency"}},
-		{"bad fields all reported", []Spec{
+		{"bad fields all reported", []fault.Spec{
 			{At: -s, Target: "database", Toxic: "latency"},
-			{For: s, Target: TargetWorker, Toxic: "latency", Action: ActionKill},
-			{Target: TargetDependency, Toxic: "latncy", Attrs: map[string]int64{"x": 1}},
-			{Target: TargetWorker, Action: ActionPause},
-			{Target: TargetBroker, Action: ActionBlock},
-			{Target: TargetBroker, Action: "reboot"},
-			{Target: TargetDependency, Down: true, Stream: "both"},
+			{For: s, Target: fault.TargetWorker, Toxic: "latency", Action: fault.ActionKill},
+			{Target: fault.TargetDependency, Toxic: "latncy", Attrs: map[string]int64{"x": 1}},
+			{Target: fault.TargetWorker, Action: fault.ActionPause},
+			{Target: fault.TargetBroker, Action: fault.ActionBlock},
+			{Target: fault.TargetBroker, Action: "reboot"},
+			{Target: fault.TargetDependency, Down: true, Stream: "both"},
 		}, full, []string{
-			"at -1s is negative", "unknown target \"database\"", "toxic latency needs a for",
-			"exactly one of toxic, down and action", "workers take no toxic",
-			"unknown toxic type \"latncy\"", "worker pause needs a for", "broker block needs a for",
-			"unknown broker action \"reboot\"", "need a toxic",
+			"fault 1 (latency at -1s): at -1s is negative", "target must be one of dependency, broker, worker, got \"database\"",
+			"fault 1 (latency at -1s): missing for", "fault 2 (latency at 0s): needs exactly one of toxic, down: true or action",
+			"unknown toxic \"latncy\"", "fault 4 (pause at 0s): missing for", "fault 5 (block at 0s): missing for",
+			"action must be one of restart, kill, stop, block for target broker, got \"reboot\"", "fault 7 (down at 0s): stream applies to toxics only",
 		}},
-		{"overlapping downs", []Spec{
-			{At: s, For: 5 * s, Target: TargetDependency, Down: true},
-			{At: 3 * s, Target: TargetDependency, Down: true},
+		{"overlapping downs", []fault.Spec{
+			{At: s, For: 5 * s, Target: fault.TargetDependency, Down: true},
+			{At: 3 * s, Target: fault.TargetDependency, Down: true},
 		}, full, []string{"faults 1 and 2 overlap"}},
-		{"overlapping broker actions", []Spec{
-			{At: s, For: 5 * s, Target: TargetBroker, Action: ActionBlock},
-			{At: 4 * s, Target: TargetBroker, Action: ActionRestart},
+		{"overlapping broker actions", []fault.Spec{
+			{At: s, For: 5 * s, Target: fault.TargetBroker, Action: fault.ActionBlock},
+			{At: 4 * s, Target: fault.TargetBroker, Action: fault.ActionRestart},
 		}, full, []string{"faults 1 and 2 overlap"}},
-		{"worker kill with for", []Spec{{At: s, For: s, Target: TargetWorker, Action: ActionKill}},
-			full, []string{"takes no for"}},
+		{"worker kill with for", []fault.Spec{{At: s, For: s, Target: fault.TargetWorker, Action: fault.ActionKill}},
+			full, []string{"is instantaneous: remove for"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := NewTimeline(tc.specs, tc.targets, nil)
+			_, err := New(tc.specs, tc.targets, nil)
 			if err == nil {
 				t.Fatal("accepted")
 			}
@@ -244,14 +246,14 @@ func TestNewTimelineValidates(t *testing.T) {
 			}
 		})
 	}
-	ok := []Spec{
-		{At: s, Target: TargetDependency, Down: true},
-		{At: 3 * s, Target: TargetDependency, Down: true},
-		{At: 2 * s, For: s, Target: TargetBroker, Toxic: "timeout", Stream: "both", Toxicity: 0.5},
-		{At: 0, Target: TargetBroker, Action: ActionKill},
-		{At: 5 * s, For: 2 * s, Target: TargetBroker, Action: ActionStop},
+	ok := []fault.Spec{
+		{At: s, Target: fault.TargetDependency, Down: true},
+		{At: 3 * s, Target: fault.TargetDependency, Down: true},
+		{At: 2 * s, For: s, Target: fault.TargetBroker, Toxic: "timeout", Stream: "both", Toxicity: 0.5},
+		{At: 0, Target: fault.TargetBroker, Action: fault.ActionKill},
+		{At: 5 * s, For: 2 * s, Target: fault.TargetBroker, Action: fault.ActionStop},
 	}
-	if _, err := NewTimeline(ok, full, nil); err != nil {
+	if _, err := New(ok, full, nil); err != nil {
 		t.Errorf("valid faults rejected: %v", err)
 	}
 }
@@ -260,20 +262,20 @@ func TestNewTimelineValidates(t *testing.T) {
 // start and end, so the recorded span is exact.
 func TestTimelineSpans(t *testing.T) {
 	for _, tc := range []struct {
-		spec  Spec
+		spec  fault.Spec
 		calls []string
 		end   time.Duration
 	}{
-		{Spec{At: 2 * s, Target: TargetBroker, Down: true}, []string{"2s bp1.down", "2s bp2.down", "3s bp1.up", "3s bp2.up"}, 3 * s},
-		{Spec{At: 2 * s, For: 4 * s, Target: TargetBroker, Action: ActionStop}, []string{"2s broker.stop", "6s broker.start"}, 6 * s},
-		{Spec{At: 2 * s, For: 4 * s, Target: TargetBroker, Action: ActionBlock}, []string{"2s broker.block", "6s broker.unblock"}, 6 * s},
-		{Spec{At: 2 * s, Target: TargetBroker, Action: ActionKill}, []string{"2s broker.kill", "2s broker.start"}, 2 * s},
-		{Spec{At: 2 * s, Target: TargetWorker, Action: ActionStop}, []string{"2s worker.stop"}, 2 * s},
-		{Spec{At: 2 * s, For: 3 * s, Target: TargetDependency, Toxic: "timeout", Stream: "up"}, []string{"2s dep.add fault1-timeout timeout", "5s dep.remove fault1-timeout"}, 5 * s},
+		{fault.Spec{At: 2 * s, Target: fault.TargetBroker, Down: true}, []string{"2s bp1.down", "2s bp2.down", "3s bp1.up", "3s bp2.up"}, 3 * s},
+		{fault.Spec{At: 2 * s, For: 4 * s, Target: fault.TargetBroker, Action: fault.ActionStop}, []string{"2s broker.stop", "6s broker.start"}, 6 * s},
+		{fault.Spec{At: 2 * s, For: 4 * s, Target: fault.TargetBroker, Action: fault.ActionBlock}, []string{"2s broker.block", "6s broker.unblock"}, 6 * s},
+		{fault.Spec{At: 2 * s, Target: fault.TargetBroker, Action: fault.ActionKill}, []string{"2s broker.kill", "2s broker.start"}, 2 * s},
+		{fault.Spec{At: 2 * s, Target: fault.TargetWorker, Action: fault.ActionStop}, []string{"2s worker.stop"}, 2 * s},
+		{fault.Spec{At: 2 * s, For: 3 * s, Target: fault.TargetDependency, Toxic: "timeout", Stream: "up"}, []string{"2s dep.add fault1-timeout timeout", "5s dep.remove fault1-timeout"}, 5 * s},
 	} {
 		t.Run(tc.spec.Kind()+"/"+tc.spec.Target, func(t *testing.T) {
 			e := newEnv()
-			tl, err := NewTimeline([]Spec{tc.spec}, e.targets, e.clock)
+			tl, err := New([]fault.Spec{tc.spec}, e.targets, e.clock)
 			if err != nil {
 				t.Fatalf("new timeline: %v", err)
 			}

@@ -1,4 +1,4 @@
-package fault
+package timeline
 
 import (
 	"context"
@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/benchmq/bench/chaos/fault"
 )
 
 // Applied is one fault as it really happened.
 type Applied struct {
-	Spec Spec
+	Spec fault.Spec
 	// Start is when the fault was applied, End when it was undone (or, for
 	// an instantaneous action, when the action returned).
 	Start, End time.Time
@@ -22,14 +24,14 @@ type Applied struct {
 
 // Timeline applies a scenario's faults at their times.
 type Timeline struct {
-	specs   []Spec
+	specs   []fault.Spec
 	targets Targets
 	clock   Clock
 }
 
-// NewTimeline checks specs against the available targets and returns the
+// New checks specs against the available targets and returns the
 // timeline. A nil clock means the wall clock.
-func NewTimeline(specs []Spec, t Targets, clock Clock) (*Timeline, error) {
+func New(specs []fault.Spec, t Targets, clock Clock) (*Timeline, error) {
 	if err := validateAll(specs, t); err != nil {
 		return nil, fmt.Errorf("check faults: %w", err)
 	}
@@ -40,7 +42,7 @@ func NewTimeline(specs []Spec, t Targets, clock Clock) (*Timeline, error) {
 }
 
 // Run applies each fault at loadStart+At and undoes it at loadStart+At+For
-// (InstantWindow for a reset_peer, timeout or down without a for); faults
+// (fault.BriefWindow for a reset_peer, timeout or down without a for); faults
 // that overlap run concurrently. It returns once every fault has run, or
 // when ctx is done, after undoing every fault still in place. The result
 // holds the faults that were started, in the order of their At.
@@ -84,7 +86,7 @@ type step struct {
 	undo  func(context.Context) error
 }
 
-func (tl *Timeline) runOne(ctx context.Context, i int, s Spec, loadStart time.Time) *Applied {
+func (tl *Timeline) runOne(ctx context.Context, i int, s fault.Spec, loadStart time.Time) *Applied {
 	if !tl.sleepUntil(ctx, loadStart.Add(s.At)) {
 		return nil
 	}
@@ -96,7 +98,7 @@ func (tl *Timeline) runOne(ctx context.Context, i int, s Spec, loadStart time.Ti
 		return a
 	}
 	if st.undo != nil {
-		tl.sleepUntil(ctx, loadStart.Add(s.At+s.hold()))
+		tl.sleepUntil(ctx, loadStart.Add(s.At+s.Hold()))
 		undoCtx := ctx
 		if ctx.Err() != nil {
 			// The run is over, but the fault must not outlive it.
@@ -112,11 +114,11 @@ func (tl *Timeline) runOne(ctx context.Context, i int, s Spec, loadStart time.Ti
 	return a
 }
 
-func (tl *Timeline) step(i int, s Spec) step {
+func (tl *Timeline) step(i int, s fault.Spec) step {
 	switch s.Target {
-	case TargetDependency:
+	case fault.TargetDependency:
 		return proxyStep(i, s, []ProxyTarget{tl.targets.DependencyProxy})
-	case TargetBroker:
+	case fault.TargetBroker:
 		if s.Action == "" {
 			return proxyStep(i, s, tl.targets.BrokerProxies)
 		}
@@ -126,14 +128,14 @@ func (tl *Timeline) step(i int, s Spec) step {
 	}
 }
 
-func proxyStep(i int, s Spec, targets []ProxyTarget) step {
+func proxyStep(i int, s fault.Spec, targets []ProxyTarget) step {
 	name := fmt.Sprintf("fault%d-%s", i+1, s.Kind())
 	var on, off func(context.Context, ProxyTarget) error
 	if s.Down {
 		on = func(ctx context.Context, p ProxyTarget) error { return p.Down(ctx) }
 		off = func(ctx context.Context, p ProxyTarget) error { return p.Up(ctx) }
 	} else {
-		toxic := s.toxic(name)
+		toxic := toxic(s, name)
 		on = func(ctx context.Context, p ProxyTarget) error { return p.AddToxic(ctx, toxic) }
 		off = func(ctx context.Context, p ProxyTarget) error { return p.RemoveToxic(ctx, name) }
 	}
@@ -160,24 +162,24 @@ func proxyStep(i int, s Spec, targets []ProxyTarget) step {
 	return step{apply: apply, undo: undo}
 }
 
-func brokerStep(s Spec, b BrokerTarget) step {
+func brokerStep(s fault.Spec, b BrokerTarget) step {
 	switch s.Action {
-	case ActionRestart:
+	case fault.ActionRestart:
 		return step{apply: b.Restart}
-	case ActionKill:
+	case fault.ActionKill:
 		return step{apply: b.Kill, undo: b.Start}
-	case ActionStop:
+	case fault.ActionStop:
 		return step{apply: b.Stop, undo: b.Start}
 	default: // block
 		return step{apply: b.Block, undo: b.Unblock}
 	}
 }
 
-func workerStep(s Spec, w WorkerTarget) step {
+func workerStep(s fault.Spec, w WorkerTarget) step {
 	switch s.Action {
-	case ActionKill:
+	case fault.ActionKill:
 		return step{apply: w.Kill}
-	case ActionStop:
+	case fault.ActionStop:
 		return step{apply: w.Stop}
 	default: // pause
 		var resume func(context.Context) error

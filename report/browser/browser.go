@@ -1,4 +1,7 @@
-package report
+// Package browser opens bench's HTML reports in a private headless Chromium:
+// screenshots for the README, and the tab the report's browser tests inspect.
+// It is its own package so that nothing else pulls in chromedp.
+package browser
 
 import (
 	"context"
@@ -17,7 +20,7 @@ func Screenshot(ctx context.Context, htmlPath, pngPath string, width int) error 
 	if width <= 0 {
 		return fmt.Errorf("screenshot %s: width %d: must be positive", htmlPath, width)
 	}
-	tab, closeTab, err := openReport(ctx, htmlPath, width)
+	tab, closeTab, err := Open(ctx, htmlPath, width)
 	if err != nil {
 		return fmt.Errorf("screenshot %s: %w", htmlPath, err)
 	}
@@ -32,11 +35,11 @@ func Screenshot(ctx context.Context, htmlPath, pngPath string, width int) error 
 	return nil
 }
 
-// openReport starts a private headless browser, opens htmlPath and waits
+// Open starts a private headless browser, opens htmlPath and waits
 // until the report's script has drawn its charts. listen, when not nil, sees
 // every event of the tab from before the page loads. closeTab stops the
 // browser and removes its profile.
-func openReport(ctx context.Context, htmlPath string, width int, listen ...func(ev any)) (tab context.Context, closeTab func(), err error) {
+func Open(ctx context.Context, htmlPath string, width int, listen ...func(ev any)) (tab context.Context, closeTab func(), err error) {
 	abs, err := filepath.Abs(htmlPath)
 	if err != nil {
 		return nil, nil, fmt.Errorf("resolve path: %w", err)

@@ -1,10 +1,8 @@
-package fault
+package timeline
 
 import (
 	"math"
 	"time"
-
-	"github.com/benchmq/bench/report"
 )
 
 // Recovery thresholds.
@@ -49,27 +47,6 @@ type Metrics struct {
 	// the fault, so recovery could not be judged.
 	NoBaseline bool
 	Err        error
-}
-
-// Fault returns m in result.json's form.
-func (m Metrics) Fault() report.Fault {
-	f := report.Fault{
-		AtS:             m.AtS,
-		UntilS:          m.UntilS,
-		Target:          m.Target,
-		Kind:            m.Kind,
-		RecoverySeconds: m.RecoverySeconds,
-		DetectSeconds:   m.DetectSeconds,
-		BacklogPeak:     m.BacklogPeak,
-		Detail:          m.Detail,
-	}
-	if m.NoBaseline {
-		f.Detail += " (no baseline rate before the fault)"
-	}
-	if m.Err != nil {
-		f.Error = m.Err.Error()
-	}
-	return f
 }
 
 // Recovery measures each applied fault against the sampled series.

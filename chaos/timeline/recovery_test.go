@@ -1,8 +1,9 @@
-package fault
+package timeline
 
 import (
+	"github.com/benchmq/bench/chaos/fault"
+
 	"errors"
-	"strings"
 	"testing"
 	"time"
 )
@@ -23,7 +24,7 @@ var load = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func applied(at, until float64) Applied {
 	sec := func(f float64) time.Time { return load.Add(time.Duration(f * float64(time.Second))) }
-	return Applied{Spec: Spec{Target: TargetDependency}, Kind: "latency", Detail: "latency=1000", Start: sec(at), End: sec(until)}
+	return Applied{Spec: fault.Spec{Target: fault.TargetDependency}, Kind: "latency", Detail: "latency=1000", Start: sec(at), End: sec(until)}
 }
 
 func TestRecoveryAfterDrop(t *testing.T) {
@@ -65,9 +66,8 @@ func TestRecoveryAfterDrop(t *testing.T) {
 	if got.BacklogPeak != 700 {
 		t.Errorf("backlog peak = %v, want 700", got.BacklogPeak)
 	}
-	f := got.Fault()
-	if f.RecoverySeconds != 2 || f.DetectSeconds != 1.5 || f.BacklogPeak != 700 || f.Kind != "latency" || f.Target != "dependency" || f.Detail != "latency=1000" || f.Error != "" {
-		t.Errorf("report fault = %+v", f)
+	if got.Kind != "latency" || got.Target != "dependency" || got.Detail != "latency=1000" || got.Err != nil {
+		t.Errorf("metrics = %+v", got)
 	}
 }
 
@@ -113,9 +113,8 @@ func TestRecoveryWithoutBaseline(t *testing.T) {
 	if got.RecoverySeconds != -1 || !got.NoBaseline {
 		t.Errorf("recovery = %v, no baseline %v; want -1, true", got.RecoverySeconds, got.NoBaseline)
 	}
-	f := got.Fault()
-	if !strings.Contains(f.Detail, "no baseline") || f.Error != a.Err.Error() {
-		t.Errorf("report fault = %+v", f)
+	if got.Err != a.Err {
+		t.Errorf("err = %v, want the fault's own", got.Err)
 	}
 }
 

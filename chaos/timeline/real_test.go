@@ -1,6 +1,8 @@
-package fault
+package timeline
 
 import (
+	"github.com/benchmq/bench/chaos/fault"
+
 	"context"
 	"io"
 	"net"
@@ -48,9 +50,9 @@ func TestTimelineOnRealProxy(t *testing.T) {
 	}
 	target := signalProxy{Proxy: p, added: make(chan struct{})}
 	const latency = 250 * time.Millisecond
-	specs := []Spec{{At: 0, For: time.Second, Target: TargetDependency, Toxic: "latency",
+	specs := []fault.Spec{{At: 0, For: time.Second, Target: fault.TargetDependency, Toxic: "latency",
 		Attrs: map[string]int64{"latency": latency.Milliseconds()}}}
-	tl, err := NewTimeline(specs, Targets{DependencyProxy: target}, nil)
+	tl, err := New(specs, Targets{DependencyProxy: target}, nil)
 	if err != nil {
 		t.Fatalf("new timeline: %v", err)
 	}
