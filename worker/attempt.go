@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -29,9 +30,9 @@ func (w *Worker) attempt(h *handler, job *Job) error {
 	}
 	var err error
 	if h.timeout <= 0 {
-		err = w.callHandler(h, job) // the common path, without a closure to allocate
+		err = w.callHandler(h, job) // the common path: in this goroutine, no allocation
 	} else {
-		err = w.bounded(&job.ctx, h.timeout, job, "handler", func(ctx context.Context) error { return h.call(ctx, job) })
+		err = w.bounded(h.timeout, job, "handler", h, nil)
 	}
 	if timed {
 		h.m.observe(time.Since(start))
@@ -50,58 +51,92 @@ func (w *Worker) callHandler(h *handler, job *Job) (err error) {
 	return h.call(&job.ctx, job)
 }
 
-// bounded runs fn with ctx, under timeout when it is positive. A panic is an error.
-// With a timeout, fn runs in a goroutine of its own: at the deadline the call fails
-// and returns even if fn ignores its context; fn is then abandoned (counted in
-// Stats.Abandoned until it returns, and its result discarded). Without a timeout, fn
-// runs in the caller's goroutine, which costs nothing.
-func (w *Worker) bounded(parent context.Context, timeout time.Duration, job *Job, what string, fn func(context.Context) error) error {
-	if timeout <= 0 {
-		return w.protect(job, what, func() error { return fn(parent) })
+// boundedCall is one run of a handler (h) or a recovery function (fn) under a
+// deadline, shared by the caller and the goroutine that runs it. Calls that end in
+// time are reused; an abandoned one belongs to its goroutine.
+type boundedCall struct {
+	w     *Worker
+	job   *Job
+	what  string
+	h     *handler
+	fn    func(context.Context) error
+	ctx   context.Context
+	state atomic.Int32 // 0 running, 1 returned in time, 2 abandoned
+	err   error
+	late  bool          // returned after its context was done
+	done  chan struct{} // a token once state is 1
+}
+
+var boundedCalls = sync.Pool{New: func() any { return &boundedCall{done: make(chan struct{}, 1)} }}
+
+func (c *boundedCall) run() {
+	err := c.invoke()
+	late := c.ctx.Err() != nil
+	if c.state.CompareAndSwap(0, 1) {
+		c.err, c.late = err, late
+		c.done <- struct{}{}
+		return
 	}
-	ctx, cancel := context.WithTimeout(parent, timeout)
-	defer cancel()
-	deadline, _ := ctx.Deadline()
-	type result struct {
-		err error
-		at  time.Time
-	}
-	res := make(chan result, 1)
-	var state atomic.Int32 // 0 running, 1 returned, 2 abandoned
-	go func() {
-		err := w.protect(job, what, func() error { return fn(ctx) })
-		if state.CompareAndSwap(0, 1) {
-			res <- result{err, time.Now()}
-			return
+	c.w.stats.abandoned.Add(-1)
+	c.w.log.Warn("abandoned "+c.what+" returned", "tid", c.job.TID, "job", c.job.Name, "id", c.job.ID, "err", err)
+}
+
+func (c *boundedCall) invoke() (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = c.w.panicked(c.job, c.what, r)
 		}
-		w.stats.abandoned.Add(-1)
-		w.log.Warn("abandoned "+what+" returned", "tid", job.TID, "job", job.Name, "id", job.ID, "err", err)
 	}()
-	outcome := func(r result) error {
-		if r.err == nil && ctx.Err() == context.DeadlineExceeded && r.at.After(deadline) {
-			return errLateSuccess
-		}
-		return r.err
+	if c.h != nil {
+		return c.h.call(c.ctx, c.job)
 	}
+	return c.fn(c.ctx)
+}
+
+// bounded runs h's handler (or fn) for job with a deadline of timeout, in a goroutine
+// of its own: at the deadline the call fails and returns even if the handler ignores
+// its context. Such a handler is abandoned: counted in Stats.Abandoned until it
+// returns, and what it returns is discarded. A handler that honours its context
+// returns within abandonGrace and is not abandoned; a nil it returns after the
+// deadline is still a failure (errLateSuccess). A panic is an error.
+func (w *Worker) bounded(timeout time.Duration, job *Job, what string, h *handler, fn func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(&job.ctx, timeout)
+	defer cancel()
+	c := boundedCalls.Get().(*boundedCall)
+	c.w, c.job, c.what, c.h, c.fn, c.ctx = w, job, what, h, fn, ctx
+	c.state.Store(0)
+	go c.run()
 	select {
-	case r := <-res:
-		return outcome(r)
+	case <-c.done:
+		return c.finish()
 	case <-ctx.Done():
 	}
 	grace := time.NewTimer(abandonGrace)
 	defer grace.Stop()
 	select {
-	case r := <-res:
-		return outcome(r)
+	case <-c.done:
+		return c.finish()
 	case <-grace.C:
 	}
 	w.stats.abandoned.Add(1)
-	if !state.CompareAndSwap(0, 2) {
+	if !c.state.CompareAndSwap(0, 2) {
 		w.stats.abandoned.Add(-1)
-		return outcome(<-res)
+		<-c.done
+		return c.finish()
 	}
 	w.log.Warn(what+" ignores its context; abandoned at its deadline", "tid", job.TID, "job", job.Name, "id", job.ID, "timeout", timeout)
 	return &abandonedError{after: timeout, cause: ctx.Err()}
+}
+
+// finish takes the outcome of a call that returned in time and recycles the call.
+func (c *boundedCall) finish() error {
+	err := c.err
+	if err == nil && c.late && c.ctx.Err() == context.DeadlineExceeded {
+		err = errLateSuccess
+	}
+	*c = boundedCall{done: c.done}
+	boundedCalls.Put(c)
+	return err
 }
 
 // protect calls fn and turns a panic into an error.

@@ -52,9 +52,13 @@ func (w *Worker) recover(h *handler, job *Job, cause error) {
 	}
 	w.stats.recovered.Add(1)
 	h.m.recovered.Add(1)
-	err := w.bounded(&job.ctx, h.timeout, job, "recovery function", func(ctx context.Context) error {
-		return h.recovery(ctx, job, cause)
-	})
+	run := func(ctx context.Context) error { return h.recovery(ctx, job, cause) }
+	var err error
+	if h.timeout > 0 {
+		err = w.bounded(h.timeout, job, "recovery function", nil, run)
+	} else {
+		err = w.protect(job, "recovery function", func() error { return run(&job.ctx) })
+	}
 	if err != nil {
 		w.log.Error("recovery function failed", "tid", job.TID, "job", job.Name, "id", job.ID, "err", err)
 	}
