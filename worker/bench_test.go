@@ -180,3 +180,24 @@ func BenchmarkHandleTimeout(b *testing.B) {
 		b.Fatal("no delivery was acked")
 	}
 }
+
+// BenchmarkPublisherPublishTask is one confirmed task publish at a time through a
+// Publisher: what a retry, a dead letter or a service's publish costs, broker included.
+func BenchmarkPublisherPublishTask(b *testing.B) {
+	a := newAdmin(b)
+	app := uniq(b)
+	task := app + ".job.pub"
+	a.deleteLater([]string{task, DeadQueue(task)})
+	p := newPublisher(b, app)
+	ctx := testCtx(b, 5*time.Minute)
+	body := make([]byte, 100)
+	if err := p.PublishTask(ctx, task, body); err != nil { // connect and declare
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := p.PublishTask(ctx, task, body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
