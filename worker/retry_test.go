@@ -198,7 +198,7 @@ func TestJitteredDelaysAreHonest(t *testing.T) {
 	app := uniq(t)
 	task := app + ".job.run"
 	cfg := baseConfig(t, app)
-	cfg.Prefetch, cfg.Concurrency = 20, 10
+	cfg.Prefetch, cfg.Concurrency = 40, 10
 	cfg.Retry = RetryPolicy{MaxAttempts: 2, MinDelay: 400 * time.Millisecond, MaxDelay: 400 * time.Millisecond, Jitter: true}
 	a.deleteLater(queuesOf(task, cfg.Retry))
 	type event struct {
@@ -206,7 +206,7 @@ func TestJitteredDelaysAreHonest(t *testing.T) {
 		attempt int
 		at      time.Time
 	}
-	events := make(chan event, 64)
+	events := make(chan event, 128)
 	w, _ := New(cfg)
 	_ = w.HandleTask(task, func(ctx context.Context, j *Job) error {
 		events <- event{j.ID, j.Attempt, time.Now()}
@@ -217,7 +217,7 @@ func TestJitteredDelaysAreHonest(t *testing.T) {
 	})
 	start(t, w)
 	p := newPublisher(t, app)
-	const n = 20
+	const n = 40
 	for range n {
 		if err := p.PublishTask(ctx, task, nil); err != nil {
 			t.Fatal(err)
@@ -237,9 +237,11 @@ func TestJitteredDelaysAreHonest(t *testing.T) {
 	if delays[0] < 195*time.Millisecond {
 		t.Errorf("delays %v: one came back before d/2 = 200ms", delays)
 	}
-	// Uniform jitter over [200, 400] ms puts about half below 300 ms; a FIFO queue
-	// holding per-message expirations puts nearly all near the longest one.
-	if early := sort.Search(len(delays), func(i int) bool { return delays[i] >= 300*time.Millisecond }); early < 5 {
+	// Jitter over [200, 400] ms puts about 40 % (tiers 200, 237, 282 ms, even with
+	// 18 ms of broker overhead) below 300 ms. A FIFO queue holding per-message
+	// expirations returns each job at the running maximum of the expirations before
+	// it: 8 below 300 ms needs the first 8 draws all below it (p = 0.4 %).
+	if early := sort.Search(len(delays), func(i int) bool { return delays[i] >= 300*time.Millisecond }); early < 8 {
 		t.Errorf("delays %v: only %d of %d below 300ms", delays, early, n)
 	}
 }
