@@ -36,6 +36,7 @@ func commands() []command {
 		{"broker", "a private RabbitMQ node for local use: up | down", cmdBroker},
 		{"perf", "measure the runtime and load generator against raw amqp091-go (see BENCHMARKS.md)", cmdPerf},
 		{"schema", "print the JSON Schema of scenario files, for editors", cmdSchema},
+		{"dlq", "dead-letter queues: ls | show | replay | purge QUEUE (docs/operations.md)", cmdDLQ},
 	}
 }
 
