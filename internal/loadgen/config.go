@@ -8,16 +8,18 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/benchmq/bench/internal/telemetry"
 )
 
 // Header names the harness adds to every job it publishes.
 const (
 	// HeaderSeq is the job's run-unique sequence number (int64).
-	HeaderSeq = "x-bench-seq"
+	HeaderSeq = telemetry.HeaderSeq
 	// HeaderIntended is when the job was meant to be sent (int64 Unix nanoseconds).
 	// End-to-end latency runs from here, so a generator that falls behind does not
 	// hide the delay it caused.
-	HeaderIntended = "x-bench-intended"
+	HeaderIntended = telemetry.HeaderIntended
 )
 
 // Defaults for the zero values of Config.

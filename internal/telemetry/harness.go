@@ -15,6 +15,14 @@ const (
 	EnvSettings    = "BENCH_WORKER_SETTINGS" // Overrides as JSON; absent: none
 )
 
+// Headers of every job bench publishes; the runtime reads them under bench.
+const (
+	// HeaderSeq is the job's run-unique sequence number (int64).
+	HeaderSeq = "x-bench-seq"
+	// HeaderIntended is when the job was meant to be sent (int64 Unix nanoseconds).
+	HeaderIntended = "x-bench-intended"
+)
+
 // Overrides are the runtime settings a scenario gives a worker built on the
 // runtime (workers.prefetch, concurrency, timeout, rate_limit, burst, retry,
 // breaker): they override the service's own Config. A nil field, and a key
