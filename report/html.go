@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	_ "embed"
 	"encoding/json"
 	"fmt"
@@ -34,6 +35,7 @@ var pageTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"metric": FormatMetric,
 	"change": FormatChange,
 	"join":   strings.Join,
+	"indent": indentJSON,
 	"mulf":   func(x float64) float64 { return x * 100 },
 	"verdictClass": func(v Verdict) string {
 		switch v {
@@ -362,6 +364,15 @@ func matrixTable(vs []Variant) (keys, cols []string, rows []matrixRow) {
 		rows = append(rows, row)
 	}
 	return keys, cols, rows
+}
+
+// indentJSON lays a JSON document out for reading; as it is when it is not JSON.
+func indentJSON(raw json.RawMessage) string {
+	var b bytes.Buffer
+	if err := json.Indent(&b, raw, "", "  "); err != nil {
+		return string(raw)
+	}
+	return b.String()
 }
 
 // ledgerCell shows a ledger count, or n/a when the mode cannot see it.
