@@ -5,6 +5,8 @@ package examples_test
 
 import (
 	"context"
+	"encoding/json"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +16,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/benchmq/bench/examples/orders/payments"
 	"github.com/benchmq/bench/report"
 	"github.com/benchmq/bench/scenarios"
 	"github.com/benchmq/bench/scenarios/runner"
@@ -48,6 +51,7 @@ func (w testWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimRight(str
 // The Node.js worker, black-box, through a worker kill: every job is
 // accounted for by its TID, none lost; what bench cannot see is n/a.
 func TestNodeWorkerExample(t *testing.T) {
+	t.Parallel() // each example runs on a managed node of its own
 	if _, err := exec.LookPath("node"); err != nil {
 		t.Skip("node is not installed: make deps installs it (BENCH_SKIP_NODE=1 leaves it out)")
 	}
@@ -71,5 +75,48 @@ func TestNodeWorkerExample(t *testing.T) {
 	}
 	if v.Peak.WorkerRSSBytes < 10<<20 {
 		t.Errorf("peak RSS %d: the node processes were not sampled", v.Peak.WorkerRSSBytes)
+	}
+}
+
+// The orders service on the runtime, white-box, while payments is slow: the
+// runtime reports every job itself, so the ledger is exact (retries and
+// redeliveries counted); the breaker opens; the scenario's timeout is in
+// force in every process, as each reported.
+func TestOrdersExample(t *testing.T) {
+	t.Parallel()
+	bin := filepath.Join(t.TempDir(), "orders-worker")
+	build := exec.Command("go", "build", "-o", bin, "./orders/cmd/orders-worker")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the orders worker: %v\n%s", err, out)
+	}
+	pay := httptest.NewServer(payments.Handler(5 * time.Millisecond))
+	defer pay.Close()
+	res := run(t, "orders.yaml", "workers.command=["+bin+"]", "dependencies.0.upstream="+pay.Listener.Addr().String())
+	v := res.Variants[0]
+	if !res.Passed {
+		t.Errorf("gates: %+v; warnings %q", v.Gates, v.Warnings)
+	}
+	l := v.Ledger
+	if l.Lost != 0 || l.Succeeded+l.Recovered-l.Duplicates != l.Confirmed || !l.Observed("retries") || l.Retries == 0 {
+		t.Errorf("ledger %+v: want every job's outcome, and the retries the slow payments caused", l)
+	}
+	if v.Breaker.Opened == 0 || v.LatencyMS.Processing.Count == 0 {
+		t.Errorf("breaker %+v, processing latency of %d jobs", v.Breaker, v.LatencyMS.Processing.Count)
+	}
+	if len(v.Faults) != 1 || v.Faults[0].Error != "" || !strings.Contains(v.Faults[0].Detail, "name=payments") {
+		t.Errorf("faults %+v", v.Faults)
+	}
+	if v.Worker == nil || v.Worker.Mode != report.ModeWhiteBox || len(v.Worker.Processes) < 2 {
+		t.Fatalf("worker %+v", v.Worker)
+	}
+	for _, p := range v.Worker.Processes {
+		var s struct {
+			Timeout      string   `json:"timeout"`
+			Prefetch     int      `json:"prefetch"`
+			FromScenario []string `json:"from_scenario"`
+		}
+		if err := json.Unmarshal(p.Settings, &s); err != nil || s.Timeout != "500ms" || s.Prefetch != 10 || len(s.FromScenario) != 1 {
+			t.Errorf("process %d settings %s (%v): want the scenario's timeout, the service's prefetch", p.Index, p.Settings, err)
+		}
 	}
 }
