@@ -46,7 +46,10 @@ func run(t *testing.T, file string, sets ...string) *report.Result {
 
 type testWriter struct{ t *testing.T }
 
-func (w testWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimRight(string(p), "\n")); return len(p), nil }
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
 
 // The Node.js worker, black-box, through a worker kill: every job is
 // accounted for by its TID, none lost; what bench cannot see is n/a.
