@@ -232,6 +232,73 @@ gates: [lost == 0, retries == 0]
 	if v.Series[report.SeriesWorkerRSS] == nil || v.Peak.WorkerRSSBytes == 0 {
 		t.Errorf("no RSS sampled from the worker processes: peak %d", v.Peak.WorkerRSSBytes)
 	}
+	// The worker's topology is its own: the run deleted none of it.
+	for _, q := range []string{top.queue, top.dead} {
+		if exists, _, _ := queueState(t, url, q); !exists {
+			t.Errorf("the run deleted the worker's queue %s", q)
+		}
+	}
+}
+
+// queueState inspects a queue without creating it.
+func queueState(t *testing.T, url, name string) (exists bool, messages, consumers int) {
+	t.Helper()
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := ch.QueueDeclarePassive(name, true, false, false, false, nil)
+	if err != nil {
+		return false, 0, 0
+	}
+	return true, q.Messages, q.Consumers
+}
+
+// On an external broker an own worker's queue that holds messages stops the
+// run before anything starts, and is left as it was: bench never purges it.
+func TestOwnWorkerQueueInUseIsRefused(t *testing.T) {
+	url := brokertest.URL(t)
+	top := newBlackboxTopology(t, url)
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.QueueDeclare(top.queue, true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.PublishWithContext(t.Context(), "", top.queue, false, false, amqp.Publishing{Body: []byte("someone's")}); err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err, _ := runOwn(t, fmt.Sprintf(`
+name: in-use-test
+task: %[1]s
+workers:
+  command: [%[2]s, blackbox]
+completion: {event: %[3]s}
+load:
+  - spike: {jobs: 10}
+`, top.queue, exe, top.event))
+	var fe *ForeignError
+	if !errors.As(err, &fe) || !fe.OwnWorker || !strings.Contains(err.Error(), "rabbitmqctl purge_queue") || strings.Contains(err.Error(), "--reset-queues") {
+		t.Fatalf("err = %v, want the own worker's refusal", err)
+	}
+	if exists, msgs, _ := queueState(t, url, top.queue); !exists || msgs != 1 || v.Ledger.Published != 0 {
+		t.Errorf("queue exists %v with %d messages; published %d", exists, msgs, v.Ledger.Published)
+	}
 }
 
 // A command that sends no telemetry, in a scenario without a completion
