@@ -49,6 +49,12 @@ func TestDocsFaultExamples(t *testing.T) {
 			n++
 			sc := "name: t\ntask: bench.job.process\nbroker: {managed: true}\njob: {dependency_calls: 1}\n" +
 				"load:\n  - steady: {rate: 10/s, for: 120s}\nfaults:\n  - " + m[1] + "\n"
+			if strings.Contains(m[1], "name:") {
+				// A named dependency is one of an own worker's.
+				sc = "name: t\ntask: bench.job.process\nbroker: {managed: true}\nworkers: {command: [w]}\n" +
+					"dependencies: [{name: payments, upstream: '127.0.0.1:8081', env: PAYMENTS_ADDR}]\n" +
+					"load:\n  - steady: {rate: 10/s, for: 120s}\nfaults:\n  - " + m[1] + "\n"
+			}
 			if _, err := Parse(doc, []byte(sc), nil); err != nil {
 				t.Errorf("%s:%d: %s\n%v", doc, i+1, strings.TrimSpace(line), err)
 			}
