@@ -37,6 +37,10 @@ func recordMicros(h *hdrhistogram.Histogram, d time.Duration) {
 // at the end.
 type collector struct {
 	ledger *ledger.Ledger
+	// blackBox: outcomes come from outside the workers (completion events);
+	// what a worker reports over telemetry besides its stats is not counted
+	// twice.
+	blackBox bool
 
 	completed atomic.Int64 // final outcomes reported by workers (with duplicates)
 	failures  atomic.Int64 // sum of workers' failed attempts, for fault detection
@@ -134,6 +138,9 @@ func (c *collector) readyCount() int {
 }
 
 func (cn *conn) Outcome(o telemetry.Outcome) {
+	if cn.c.blackBox && !cn.outside {
+		return
+	}
 	kind := ledger.Succeeded
 	if o.Kind == telemetry.Recovered {
 		kind = ledger.Recovered
@@ -201,7 +208,11 @@ func (c *collector) recordSecond(sec int64, e2e time.Duration) {
 	}
 }
 
-func (cn *conn) Redelivered(seq int64) { cn.c.ledger.Redelivered() }
+func (cn *conn) Redelivered(seq int64) {
+	if !cn.c.blackBox {
+		cn.c.ledger.Redelivered()
+	}
+}
 
 func (cn *conn) Stats(s telemetry.Stats) {
 	c := cn.c

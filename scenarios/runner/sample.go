@@ -147,11 +147,13 @@ func (sm *sampler) sample(now, start time.Time) {
 	// right even for a paused worker that cannot report.
 	var rss, rssTotal int64
 	var cpu time.Duration
-	for _, pid := range v.procs.pids() {
-		if u, err := procstat.TreeUsage(pid); err == nil {
-			rss = max(rss, u.RSS)
-			rssTotal += u.RSS
-			cpu += u.CPU
+	if us, errs, err := procstat.TreesUsage(v.procs.pids()); err == nil {
+		for i, u := range us {
+			if errs[i] == nil {
+				rss = max(rss, u.RSS)
+				rssTotal += u.RSS
+				cpu += u.CPU
+			}
 		}
 	}
 	if rss == 0 {

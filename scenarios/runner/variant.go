@@ -170,6 +170,7 @@ func (v *variantRun) setQueues() {
 func (v *variantRun) startAccounting(context.Context) error {
 	v.ledger = newLedger(v.sc)
 	v.coll = newCollector(v.ledger)
+	v.coll.blackBox = v.sc.BlackBox()
 	w, err := newWatcher(v.env.directURL, v.ledger, v.tidFor, v.log)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrEnvironment, redact.Error(err, v.env.directURL))
