@@ -50,9 +50,9 @@ type VariantPlan struct {
 	// Own describes workers.command ("2 × ./bin/w, white-box"); "" for the
 	// simulated worker. Its pace is not known before it runs: Capacity is
 	// +Inf and Drain 0.
-	Own string
-	Estimate     time.Duration // Startup + Load + min(Drain, DrainTimeout)
-	Max          time.Duration // Startup + Load + DrainTimeout
+	Own      string
+	Estimate time.Duration // Startup + Load + min(Drain, DrainTimeout)
+	Max      time.Duration // Startup + Load + DrainTimeout
 	// Warnings are what the plan can already tell: a drain that will not
 	// fit its timeout, a fault past the load.
 	Warnings []string
