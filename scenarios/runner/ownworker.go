@@ -192,9 +192,10 @@ func sortedKeys(m map[string]string) []string {
 }
 
 // startOwnWorkers spawns workers.command and waits until every process is
-// ready: white-box, when each said hello and ready over telemetry (or printed
-// its ready line and said hello); black-box, when each printed its ready line
-// or, without one, when the queue has a consumer per process.
+// ready: white-box, when each said so over telemetry (and, with
+// workers.ready.log, printed its ready line too); black-box, when each
+// printed its ready line or, without one, when the queue has a consumer per
+// process.
 func (v *variantRun) startOwnWorkers(ctx context.Context) error {
 	spec, err := v.ownSpec()
 	if err != nil {
