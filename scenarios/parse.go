@@ -86,6 +86,9 @@ func Parse(file string, data []byte, sets []string) (*Scenario, error) {
 	if len(s.Matrix) == 0 {
 		s.Matrix = nil
 	}
+	if e := checkAB(s); e != nil {
+		errs = append(errs, e)
+	}
 	seen := map[string]bool{}
 	for _, e := range errs {
 		seen[e.Error()] = true

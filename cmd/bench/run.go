@@ -20,13 +20,14 @@ import (
 
 // runArgs are `bench run`'s settings once the flags and the scenario are read.
 type runArgs struct {
-	sc      *scenarios.Scenario
-	amqpURL string
-	dir     string
-	repeat  int
-	base    *report.Result
-	cmpOpts report.CompareOptions
-	verbose bool
+	sc       *scenarios.Scenario
+	amqpURL  string
+	dir      string
+	repeat   int
+	base     *report.Result
+	baseFile string
+	cmpOpts  report.CompareOptions
+	verbose  bool
 }
 
 func cmdRun(args []string) int {
@@ -57,15 +58,18 @@ func cmdRun(args []string) int {
 			code = exitGate
 		}
 	}
-	if ra.base != nil {
-		regressed, err := compareWithBaseline(ra, results)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "bench run: compare with baseline:", err)
-			return exitInput
-		}
-		if regressed {
-			code = exitGate
-		}
+	res, err := combine(ra, results)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench run:", err)
+		return exitEnv
+	}
+	regressed, err := compareRun(ra, res)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench run: compare:", err)
+		return exitInput
+	}
+	if regressed {
+		code = exitGate
 	}
 	if code == exitOK {
 		fmt.Println("all gates passed")
@@ -84,7 +88,7 @@ func parseRun(args []string) (ra runArgs, code int) {
 	sets := fs.StringArray("set", nil, "override a scenario key, e.g. --set workers.prefetch=50 (repeatable)")
 	baseline := fs.String("baseline", "", "compare with this result.json; a regression exits 1")
 	maxRegression := fs.String("max-regression", "", "allowed relative regression against --baseline (default the scenario's baseline.max_regression, else 15%)")
-	repeat := fs.Int("repeat", 1, "run the scenario N times and compare the median with --baseline")
+	repeat := fs.Int("repeat", 1, "run the scenario N times (a matrix's variants interleaved A B, B A, ...) and compare every run's values with --baseline")
 	verbose := fs.BoolP("verbose", "v", false, "log the environment's steps")
 	fs.Usage = func() {
 		fmt.Fprintln(os.Stderr, "usage: bench run FILE.yaml [--amqp-url URL] [--out DIR] [--set key=value]... [--baseline result.json]")
@@ -117,6 +121,7 @@ func parseRun(args []string) (ra runArgs, code int) {
 		}
 	}
 	if *baseline != "" {
+		ra.baseFile = *baseline
 		if ra.base, err = report.ReadFile(*baseline); err != nil {
 			fmt.Fprintln(os.Stderr, "bench run:", err)
 			return ra, exitInput
@@ -133,15 +138,21 @@ func parseRun(args []string) (ra runArgs, code int) {
 }
 
 // runRepeats runs the scenario ra.repeat times, each into its own directory
-// when there are several, writing every result as it ends.
+// when there are several, writing every result as it ends. The variants of a
+// matrix run in the interleaved order of runner.RunOrder (A B, B A, A B, ...).
 func runRepeats(ctx context.Context, ra runArgs, log *slog.Logger) ([]*report.Result, error) {
+	variants, err := ra.sc.Variants()
+	if err != nil {
+		return nil, err
+	}
+	orders := runner.RunOrder(len(variants), ra.repeat)
 	var results []*report.Result
 	for i := range ra.repeat {
 		d := ra.dir
 		if ra.repeat > 1 {
 			d = filepath.Join(ra.dir, fmt.Sprintf("run-%d", i+1))
 		}
-		r, err := runner.New(ra.sc, runner.Options{AMQPURL: ra.amqpURL, OutDir: d, Progress: os.Stdout, TTY: isTTY(os.Stdout), Logger: log})
+		r, err := runner.New(ra.sc, runner.Options{AMQPURL: ra.amqpURL, OutDir: d, Order: orders[i], Progress: os.Stdout, TTY: isTTY(os.Stdout), Logger: log})
 		if err != nil {
 			return results, err
 		}
@@ -161,21 +172,52 @@ func runRepeats(ctx context.Context, ra runArgs, log *slog.Logger) ([]*report.Re
 	return results, nil
 }
 
-// compareWithBaseline compares the run (the median of repeats) with the
-// baseline and prints the comparison.
-func compareWithBaseline(ra runArgs, results []*report.Result) (regressed bool, err error) {
-	cur := results[0]
-	if len(results) > 1 {
-		cur = report.Median(results)
+// combine returns what the comparisons judge: the one result, or the
+// combination of the repeated runs (every run's values and their medians),
+// which it writes into the output directory beside the runs.
+func combine(ra runArgs, results []*report.Result) (*report.Result, error) {
+	if len(results) == 1 {
+		return results[0], nil
 	}
-	cmp, err := report.Compare(ra.base, cur, ra.cmpOpts)
-	if err != nil {
-		return false, err
+	res := report.Combine(results)
+	if err := report.WriteAll(ra.dir, res, ra.base); err != nil {
+		return res, err
 	}
-	if err := cmp.Print(os.Stdout); err != nil {
-		return false, err
+	fmt.Printf("result of the %d runs: %s\n", len(results), filepath.Join(ra.dir, "result.json"))
+	return res, nil
+}
+
+// compareRun compares the run with the baseline, and its A/B sides when the
+// scenario names a matrix key to split by (baseline.ab), printing each
+// comparison. regressed is true when either failed.
+func compareRun(ra runArgs, res *report.Result) (regressed bool, err error) {
+	if ra.base != nil {
+		cmp, err := report.Compare(ra.base, res, ra.cmpOpts)
+		if err != nil {
+			return false, err
+		}
+		fmt.Printf("\nagainst the baseline (%s):\n", ra.baseFile)
+		if err := cmp.Print(os.Stdout); err != nil {
+			return false, err
+		}
+		regressed = cmp.Regressed()
 	}
-	return cmp.Regressed(), nil
+	if key := ra.sc.Baseline.AB; key != "" {
+		a, b, err := report.Within(res, key)
+		if err != nil {
+			return false, err
+		}
+		cmp, err := report.Compare(a, b, ra.cmpOpts)
+		if err != nil {
+			return false, err
+		}
+		fmt.Printf("\nA/B within the run: %s, the first value as the baseline:\n", key)
+		if err := cmp.Print(os.Stdout); err != nil {
+			return false, err
+		}
+		regressed = regressed || cmp.Regressed()
+	}
+	return regressed, nil
 }
 
 func isTTY(f *os.File) bool {
@@ -189,6 +231,8 @@ func compareOptions(sc *scenarios.Scenario, maxRegression string) (report.Compar
 		MaxRegression: sc.Baseline.MaxRegression,
 		MinSamples:    int64(sc.Baseline.MinSamples),
 		Thresholds:    map[string]float64{},
+		Alpha:         sc.Baseline.Alpha,
+		Gate:          sc.Baseline.Gate,
 	}
 	for k, v := range sc.Baseline.Thresholds {
 		opts.Thresholds[k] = v
