@@ -18,6 +18,7 @@ import (
 const (
 	defaultMaxRegress = 0.15
 	defaultMinSamples = 1000
+	notMeasured       = "not measured"
 )
 
 // CompareOptions configures Compare. The zero value is usable.
@@ -195,6 +196,7 @@ func Compare(base, cur *Result, opts CompareOptions) (*Comparison, error) {
 	}
 	seen := map[string]bool{}
 	var factors []float64
+	differ := false
 	for i := range cur.Variants {
 		nv := &cur.Variants[i]
 		k := paramsKey(nv.Params)
@@ -208,6 +210,7 @@ func Compare(base, cur *Result, opts CompareOptions) (*Comparison, error) {
 		if f, ok := MachineFactor(ov, nv); ok {
 			vc.MachineFactor = f
 			factors = append(factors, f)
+			differ = differ || machinesDiffer(ov, nv, opts)
 		}
 		vc.Metrics = compareVariant(ov, nv, opts)
 		c.Variants = append(c.Variants, vc)
@@ -222,11 +225,9 @@ func Compare(base, cur *Result, opts CompareOptions) (*Comparison, error) {
 	if len(c.Variants) == 0 {
 		return nil, fmt.Errorf("compare results: no variant of %q matches a variant of the baseline by params", cur.Scenario.Name)
 	}
-	if len(factors) > 0 {
-		if f := stats.Median(factors); math.Abs(f-1) > opts.MaxRegression {
-			c.Warnings = append(c.Warnings, fmt.Sprintf("the machines differ: this broker+machine moved %.2f× the baseline's messages in the calibration; "+
-				"the throughput of saturated variants is normalised by it, latency, CPU and memory are not", f))
-		}
+	if differ {
+		c.Warnings = append(c.Warnings, fmt.Sprintf("the machines differ: this broker+machine moved %.2f× the baseline's messages in the calibration; "+
+			"the throughput of saturated variants is normalised by it, latency, CPU and memory are not", stats.Median(factors)))
 	}
 	return c, nil
 }
@@ -324,7 +325,7 @@ func compareVariant(ov, nv *Variant, opts CompareOptions) []MetricDelta {
 		d.N, d.M, d.Old, d.New = len(bx), len(nx), stats.Median(bx), stats.Median(nx)
 		switch {
 		case !okb || !okn || (m.Kind == gate.Size && (slices.Max(bx) == 0 || slices.Max(nx) == 0)):
-			d.Verdict, d.Note = VerdictNotCompared, "not measured"
+			d.Verdict, d.Note = VerdictNotCompared, notMeasured
 		case m.Samples != nil && (m.Samples(ov) < opts.MinSamples || m.Samples(nv) < opts.MinSamples):
 			d.Verdict, d.Note = VerdictNotCompared, fmt.Sprintf("fewer than %d samples", opts.MinSamples)
 		default:
@@ -351,6 +352,23 @@ func gateAsked(m Metric, gate []string) bool {
 		if g == m.Name || slices.Contains(m.Aliases, g) {
 			return true
 		}
+	}
+	return false
+}
+
+// machinesDiffer reports whether the calibrated capacities of ov and nv differ
+// by more than the limit, judged as a metric is: beyond the limit and outside
+// the noise of the runs' calibrations (a shared machine's calibration moves
+// with whatever else runs), or beyond the limit alone when the runs are too
+// few for a test.
+func machinesDiffer(ov, nv *Variant, opts CompareOptions) bool {
+	b, n := capacities(ov), capacities(nv)
+	o := stats.Judge(b, n, stats.Options{Limit: opts.MaxRegression, Alpha: opts.Alpha})
+	switch o.Verdict {
+	case stats.Regressed, stats.Improved:
+		return true
+	case stats.Inconclusive:
+		return stats.MinP(len(b), len(n)) >= opts.Alpha
 	}
 	return false
 }

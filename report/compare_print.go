@@ -19,9 +19,12 @@ func (c *Comparison) Print(w io.Writer) error {
 	fmt.Fprintln(tw, "variant\tmetric\tbaseline\tnew\tchange [95% interval]\tp\truns\tlimit\tverdict")
 	for _, v := range c.Variants {
 		for _, m := range v.Metrics {
+			old, cur := FormatMetric(m.Metric, m.Old), FormatMetric(m.Metric, m.New)
+			if m.Verdict == VerdictNotCompared && m.Note == notMeasured {
+				old, cur = "–", "–"
+			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%.0f%%\t%s\n", v.Name, m.Metric,
-				FormatMetric(m.Metric, m.Old), FormatMetric(m.Metric, m.New), formatChangeCI(m),
-				formatP(m), m.N, m.M, m.Threshold*100, formatVerdict(m))
+				old, cur, formatChangeCI(m), formatP(m), m.N, m.M, m.Threshold*100, formatVerdict(m))
 		}
 	}
 	if err := tw.Flush(); err != nil {

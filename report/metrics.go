@@ -155,9 +155,13 @@ func buildMetrics() []Metric {
 				// the moment. Reported; gated when the scenario asks.
 				m = compared(m, 1e-3)
 				m.Aliases = []string{st.name + "_ms"} // bench compare's earlier names
-			case l.name == "processing" && (st.name == "p50" || st.name == "p90" || st.name == "p99"):
+			case l.name == "processing" && (st.name == "p50" || st.name == "p90"):
 				// The handler's own time: what a worker change moves, whatever the queue does.
 				m = gated(m, 0.5e-3)
+			case l.name == "processing" && st.name == "p99":
+				// Its tail is the machine's scheduling delay as much as the handler's:
+				// +28 % on unchanged code at a load average of 8 on two cores.
+				m = compared(m, 0.5e-3)
 			}
 			ms = append(ms, m)
 		}

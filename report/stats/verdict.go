@@ -108,7 +108,9 @@ func Judge(base, cur []float64, o Options) Outcome {
 	}
 	relWorse := rel(worse)
 	switch {
-	case math.Abs(worse) < o.Floor || worse == 0:
+	case worse == 0:
+		out.Verdict, out.Reason = NoChange, "no shift"
+	case math.Abs(worse) < o.Floor:
 		out.Verdict, out.Reason = NoChange, "below the noise floor"
 	case math.Abs(relWorse) <= o.Limit:
 		out.Verdict, out.Reason = NoChange, "within the limit"
