@@ -425,3 +425,26 @@ func TestWithin(t *testing.T) {
 		t.Errorf("three values: %v", err)
 	}
 }
+
+// Results written before repeats, calibration and worker CPU existed still
+// read, check and compare: the committed spike baseline against itself.
+func TestCompareOldResult(t *testing.T) {
+	old, err := ReadFile("../scenarios/baselines/spike.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Check(); err != nil {
+		t.Fatalf("old result: %v", err)
+	}
+	c := mustCompare(t, old, old, CompareOptions{})
+	if c.Regressed() {
+		t.Fatalf("old result against itself:\n%s", printed(t, c))
+	}
+	d := deltaOf(t, c, "workers.prefetch=10", "cpu_per_1k_jobs")
+	if d.Verdict != VerdictNotCompared || d.Note != notMeasured {
+		t.Errorf("cpu_per_1k_jobs of a result without CPU: %+v", d)
+	}
+	if d := deltaOf(t, c, "workers.prefetch=10", "p50(processing)"); d.Verdict != VerdictNoChange || d.N != 1 {
+		t.Errorf("p50(processing): %+v", d)
+	}
+}
