@@ -153,6 +153,9 @@ func TestCompareRepeatedRegression(t *testing.T) {
 		if d.Verdict != VerdictRegressed || d.Change < 0.3 || d.Change > 0.5 || math.IsNaN(d.ChangeLow) || d.ChangeLow > d.Change || d.P > 0.05 {
 			t.Errorf("%s: %+v", metric, d)
 		}
+		if gated := metric != "cpu_per_1k_jobs"; d.Gated != gated {
+			t.Errorf("%s: gated %v, want %v", metric, d.Gated, gated)
+		}
 	}
 	if d := deltaOf(t, c, "prefetch=100", "p99(end_to_end)"); d.Verdict != VerdictNoChange {
 		t.Errorf("untouched metric: %+v", d)
@@ -163,7 +166,7 @@ func TestCompareRepeatedRegression(t *testing.T) {
 	}
 	// A per-metric limit above the change lets it pass.
 	c = mustCompare(t, base, cur, CompareOptions{Thresholds: map[string]float64{
-		"p50(processing)": 0.6, "p90(processing)": 0.6, "p99(processing)": 0.6, "cpu_per_1k_jobs": 0.6}})
+		"p50(processing)": 0.6, "p90(processing)": 0.6, "p99(processing)": 0.6}})
 	if c.Regressed() {
 		t.Errorf("limits of 60 %%: still regressed\n%s", printed(t, c))
 	}
