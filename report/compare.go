@@ -226,8 +226,13 @@ func Compare(base, cur *Result, opts CompareOptions) (*Comparison, error) {
 		return nil, fmt.Errorf("compare results: no variant of %q matches a variant of the baseline by params", cur.Scenario.Name)
 	}
 	if differ {
-		c.Warnings = append(c.Warnings, fmt.Sprintf("the machines differ: this broker+machine moved %.2f× the baseline's messages in the calibration; "+
-			"the throughput of saturated variants is normalised by it, latency, CPU and memory are not", stats.Median(factors)))
+		what := "the machines differ"
+		if h := base.Env.Hostname; h != "" && h == cur.Env.Hostname {
+			// A shared host's broker and cores are busier at some times than at others.
+			what = "the broker and machine are not as they were for the baseline (same host, other load?)"
+		}
+		c.Warnings = append(c.Warnings, fmt.Sprintf("%s: this broker+machine moved %.2f× the baseline's messages in the calibration; "+
+			"the throughput of saturated variants is normalised by it, latency, CPU and memory are not", what, stats.Median(factors)))
 	}
 	return c, nil
 }

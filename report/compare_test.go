@@ -314,8 +314,12 @@ func TestCompareNormalisesSaturatedThroughput(t *testing.T) {
 	if f := c.Variants[0].MachineFactor; f < 0.65 || f > 0.75 {
 		t.Errorf("machine factor %v, want about 0.7", f)
 	}
-	if len(c.Warnings) == 0 || !strings.Contains(c.Warnings[0], "machines differ") {
+	if len(c.Warnings) == 0 || !strings.Contains(c.Warnings[0], "same host, other load?") || !strings.Contains(c.Warnings[0], "0.7") {
 		t.Errorf("warnings %q", c.Warnings)
+	}
+	cur.Env.Hostname = "laptop"
+	if c := mustCompare(t, base, cur, CompareOptions{}); len(c.Warnings) == 0 || !strings.HasPrefix(c.Warnings[0], "the machines differ") {
+		t.Errorf("another host: warnings %q", c.Warnings)
 	}
 	// The same drop on the same machine is a regression.
 	cur = repeated(t, 2, 5, func(r *Result) {
