@@ -6,15 +6,20 @@ RUN_FLAGS ?=
 PERF_FLAGS ?=
 TEST_FLAGS ?= -race -count=1 -timeout 15m
 
-.PHONY: all build test vet unit scenario-test gate run bench deps assets screenshot clean
+.PHONY: all build test vet unit scenario-test gate run bench deps deps-run assets screenshot clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/bench
 
+# `make run` needs a RabbitMQ install only; the tests also need chromium (the
+# report's browser test).
 deps:
-	@scripts/deps.sh
+	@scripts/deps.sh test
+
+deps-run:
+	@scripts/deps.sh run
 
 vet:
 	$(GO) vet ./...
@@ -32,12 +37,12 @@ test: deps vet unit scenario-test
 
 # The regression gate for worker changes (docs/results.md): scenarios/ci.yaml five times against its
 # committed baseline, which was recorded on one machine: record your own on another (see the docs).
-# Against the machine's broker: a private node per run would add 5-15 s each.
+# Against the machine's broker (a private node per run would add 5-15 s each), under names of its own.
 GATE_BROKER ?= --amqp-url amqp://guest:guest@127.0.0.1:5672/
 gate: build
-	$(BIN) run scenarios/ci.yaml --repeat 5 --out out/ci $(GATE_BROKER)
+	$(BIN) run scenarios/ci.yaml --repeat 5 --out out/ci --namespace auto $(GATE_BROKER)
 
-run: deps build
+run: deps-run build
 	$(BIN) run $(SCENARIO) $(RUN_FLAGS)
 
 # Benchmarks: the Go hot-path benchmarks, then the side-by-side run of BENCHMARKS.md
@@ -45,7 +50,7 @@ run: deps build
 # against a private one-scheduler node. Another broker:
 # make bench PERF_BROKER="--amqp-url amqp://..."; more flags: PERF_FLAGS="--repeat 9".
 PERF_BROKER ?= --managed
-bench: deps build
+bench: deps-run build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	cd internal/perf/watermillpeer && $(GO) build -o ../../../bin/watermillpeer .
 	mkdir -p out
@@ -61,7 +66,7 @@ assets:
 	echo "uplot $$(node -p 'require(process.argv[1]).version' "$$tmp/package/package.json")" > report/assets/VERSION
 
 # A screenshot of a real report for the README.
-screenshot: build
+screenshot: deps build
 	$(BIN) run scenarios/spike.yaml --out out/screenshot
 	$(BIN) report out/screenshot/result.json --screenshot docs/report.png --width 1280
 

@@ -38,17 +38,45 @@ type Metric struct {
 	// smallest absolute change that can count (a noise floor, in base units).
 	Compare bool
 	Floor   float64
+	// Live says whether the metric can be read while the variant runs: abort
+	// gates and the live metrics (--metrics-addr) use only those that can.
+	Live Liveness
+	// Samples counts what a latency metric is computed from: abort gates need
+	// enough of them for a SoFar metric, the comparison for any latency.
+	Samples func(v *Variant) int64
 	// Gated marks the compared metrics whose regression fails the comparison
 	// by default: the stable ones a worker change moves. The others are
 	// reported, and gated only when the scenario names them (baseline.gate).
 	Gated bool
-	// Samples reads how many samples a latency metric's distribution holds;
-	// nil for other metrics.
-	Samples func(v *Variant) int64
 	// Machine marks throughput that scales with the broker+machine's capacity
 	// when the queue is saturated: the comparison normalises it by the
 	// calibration (see MachineFactor).
 	Machine bool
+}
+
+// Liveness says whether and how a metric is known while a variant runs.
+type Liveness int
+
+const (
+	// AtEnd: known only when the variant ends (lost needs the drain; rates
+	// are over the whole run).
+	AtEnd Liveness = iota
+	// Grows: known during the run and never smaller at the end: the value
+	// so far is a floor of the final one (counts, maxima, peaks).
+	Grows
+	// SoFar: known during the run over the samples so far; the final value
+	// may be higher or lower (percentiles and means of latency).
+	SoFar
+)
+
+func (l Liveness) String() string {
+	switch l {
+	case Grows:
+		return "grows"
+	case SoFar:
+		return "so far"
+	}
+	return "at end"
 }
 
 // Series names: the columns of result.json's series, sampled every 250 ms.
@@ -84,8 +112,14 @@ const (
 var metrics = buildMetrics()
 
 func count(name, doc string, better Better, get func(*Variant) int64) Metric {
-	return Metric{Name: name, Kind: gate.Count, Better: better, Doc: doc,
+	return Metric{Name: name, Kind: gate.Count, Better: better, Doc: doc, Live: Grows,
 		Value: func(v *Variant) (float64, bool) { return float64(get(v)), true }}
+}
+
+// atEnd marks m as known only when the variant ends.
+func atEnd(m Metric) Metric {
+	m.Live = AtEnd
+	return m
 }
 
 // compared marks m as judged by the baseline comparison, above floor, and
@@ -111,11 +145,13 @@ func buildMetrics() []Metric {
 	ms := []Metric{
 		count("published", "jobs the generator published", Neither, func(v *Variant) int64 { return v.Ledger.Published }),
 		count("confirmed", "jobs the broker confirmed", Neither, func(v *Variant) int64 { return v.Ledger.Confirmed }),
-		count("unconfirmed", "published jobs the broker never confirmed", Lower, func(v *Variant) int64 { return v.Ledger.Unconfirmed }),
+		// Until the load ends, a job not yet confirmed may still be.
+		atEnd(count("unconfirmed", "published jobs the broker never confirmed", Lower, func(v *Variant) int64 { return v.Ledger.Unconfirmed })),
 		count("succeeded", "jobs whose final outcome is a success", Neither, func(v *Variant) int64 { return v.Ledger.Succeeded }),
 		count("recovered", "jobs whose recovery function ran", Neither, func(v *Variant) int64 { return v.Ledger.Recovered }),
 		count("dead_lettered", "jobs put in the dead-letter queue", Lower, func(v *Variant) int64 { return v.Ledger.DeadLettered }),
-		count("lost", "confirmed jobs without a final outcome", Lower, func(v *Variant) int64 { return v.Ledger.Lost }),
+		// A job is lost only when the drain ended without its outcome.
+		atEnd(count("lost", "confirmed jobs without a final outcome", Lower, func(v *Variant) int64 { return v.Ledger.Lost })),
 		count("duplicates", "second final outcomes of a job", Lower, func(v *Variant) int64 { return v.Ledger.Duplicates }),
 		count("redelivered", "deliveries the broker flagged as redelivered", Lower, func(v *Variant) int64 { return v.Ledger.Redelivered }),
 		gated(count("retries", "attempts after the first, summed over all jobs", Lower, func(v *Variant) int64 { return v.Ledger.Retries }), 10),
@@ -149,6 +185,14 @@ func buildMetrics() []Metric {
 					return st.get(s) / 1e3, true
 				},
 				Samples: func(v *Variant) int64 { return l.get(v).Count }}
+			// The runner follows end-to-end latency live; the other kinds
+			// are merged from the workers' histograms at the end.
+			if l.name == "end_to_end" {
+				m.Live = SoFar
+				if st.name == "max" {
+					m.Live = Grows
+				}
+			}
 			switch {
 			case l.name == "end_to_end" && (st.name == "p50" || st.name == "p99" || st.name == "max"):
 				// Mostly queueing when the queue backs up: the machine's speed of
@@ -181,7 +225,7 @@ func buildMetrics() []Metric {
 		{"worker_goroutines", SeriesGoroutines, gate.Count, func(p *Peak) int64 { return p.WorkerGoroutines }},
 	}
 	for _, p := range peaks {
-		m := Metric{Name: "peak(" + p.arg + ")", Kind: p.kind, Better: Lower, Series: p.series,
+		m := Metric{Name: "peak(" + p.arg + ")", Kind: p.kind, Better: Lower, Series: p.series, Live: Grows,
 			Doc:   "highest " + p.series + " sampled",
 			Value: func(v *Variant) (float64, bool) { return float64(p.get(&v.Peak)), true }}
 		if p.arg == "worker_rss" {
@@ -200,8 +244,8 @@ func buildMetrics() []Metric {
 		// Reported, not gated by default: a Go process's CPU time per job moves
 		// with how idle the machine is (idle processors spin looking for
 		// work), -14 % to +44 % between sets of 5 runs of unchanged code and
-		// their baselines on the shared 2-core machine. Gate it in an A/B run, where both sides
-		// share the machine's state (docs/results.md).
+		// their baselines on the shared 2-core machine. Gate it in an A/B
+		// run, where both sides share the machine's state (docs/results.md).
 		compared(Metric{Name: "cpu_per_1k_jobs", Kind: gate.Duration, Better: Lower,
 			Doc: "worker CPU time (user+system, all processes) per 1,000 jobs with a final outcome",
 			Value: func(v *Variant) (float64, bool) {
@@ -228,11 +272,11 @@ func buildMetrics() []Metric {
 				return v.Calibration.ConsumePerS, true
 			}},
 		Metric{Name: "breaker_opened", Aliases: []string{"breaker.opened"}, Kind: gate.Count, Better: Lower, Doc: "times a breaker opened",
-			Value: func(v *Variant) (float64, bool) { return float64(v.Breaker.Opened), true }},
+			Value: func(v *Variant) (float64, bool) { return float64(v.Breaker.Opened), true }, Live: Grows},
 		Metric{Name: "breaker_open_seconds", Aliases: []string{"breaker.open_seconds"}, Kind: gate.Duration, Better: Lower, Doc: "breaker open time, summed over workers",
-			Value: func(v *Variant) (float64, bool) { return v.Breaker.OpenSeconds, true }},
+			Value: func(v *Variant) (float64, bool) { return v.Breaker.OpenSeconds, true }, Live: Grows},
 		Metric{Name: "late_sends", Kind: gate.Count, Better: Lower, Doc: "publishes that left more than 10 ms after their intended time",
-			Value: func(v *Variant) (float64, bool) { return float64(v.LateSends), true }},
+			Value: func(v *Variant) (float64, bool) { return float64(v.LateSends), true }, Live: Grows},
 	)
 }
 

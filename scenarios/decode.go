@@ -184,20 +184,26 @@ func decodeLoad(d *decoder, n *yaml.Node, path string, s *Scenario) {
 }
 
 // decodeGates decodes the gate list. An entry is an expression, or a mapping
-// {expr: EXPR, when: {MATRIX_KEY: VALUE, ...}} that applies only to the
-// variants with those matrix values.
+// {expr: EXPR, when: {MATRIX_KEY: VALUE, ...}, abort: BOOL}: when limits it to
+// the variants with those matrix values (checkGateWhen judges the keys);
+// abort checks it during the run too.
 func decodeGates(d *decoder, n *yaml.Node, path string, s *Scenario) {
 	for i, item := range d.list(n, path, maxVariants) {
 		ipath := path + "." + strconv.Itoa(i)
 		item = deref(item)
-		var when map[string]string
+		var g Gate
+		var abortAt *yaml.Node
 		if item != nil && item.Kind == yaml.MappingNode {
-			o := d.object(item, ipath, "expr", "when")
+			o := d.object(item, ipath, "expr", "when", "abort")
 			if o == nil || !o.require("expr") {
 				continue
 			}
 			if o.has("when") {
-				when = d.gateWhen(o.vals["when"], ipath+".when")
+				g.When, g.whenPos = d.gateWhen(o.vals["when"], ipath+".when")
+			}
+			if o.has("abort") {
+				g.Abort, _ = o.boolean("abort")
+				abortAt = o.keys["abort"]
 			}
 			item = o.vals["expr"]
 			ipath += ".expr"
@@ -211,7 +217,14 @@ func decodeGates(d *decoder, n *yaml.Node, path string, s *Scenario) {
 			d.gateError(item, ipath, err)
 			continue
 		}
-		s.Gates = append(s.Gates, Gate{Expr: e, Source: item.Value, Pos: d.pos(item), When: when})
+		if g.Abort {
+			if err := report.CheckAbort(e); err != nil {
+				d.errf(abortAt, strings.TrimSuffix(ipath, ".expr"), "%v", err)
+				continue
+			}
+		}
+		g.Expr, g.Source, g.Pos = e, item.Value, d.pos(item)
+		s.Gates = append(s.Gates, g)
 	}
 }
 
@@ -234,26 +247,27 @@ func (d *decoder) gateError(item *yaml.Node, path string, err error) {
 }
 
 // gateWhen decodes a gate's variant condition: matrix keys and one of their
-// values each. The keys are checked against the matrix by the runner, since a
-// --set may pin a matrix key and so take it out of the matrix.
-func (d *decoder) gateWhen(n *yaml.Node, path string) map[string]string {
+// values each (decoded), with the keys' positions. checkGateWhen holds them
+// against the matrix once the whole file is decoded.
+func (d *decoder) gateWhen(n *yaml.Node, path string) (map[string]any, map[string]Pos) {
 	o := d.object(n, path)
 	if o == nil {
-		return nil
+		return nil, nil
 	}
-	when := map[string]string{}
+	when, at := map[string]any{}, map[string]Pos{}
 	for i := 0; i+1 < len(o.n.Content); i += 2 {
 		k, v := deref(o.n.Content[i]), deref(o.n.Content[i+1])
 		if k == nil || o.keys[k.Value] != k {
 			continue
 		}
-		if v == nil || v.Kind != yaml.ScalarNode {
+		var val any
+		if v == nil || v.Kind != yaml.ScalarNode || v.Decode(&val) != nil {
 			d.errf(v, join(path, k.Value), "must be a matrix value, got %s", describe(v))
 			continue
 		}
-		when[k.Value] = v.Value
+		when[k.Value], at[k.Value] = val, d.pos(k)
 	}
-	return when
+	return when, at
 }
 
 func decodeThresholds(d *decoder, n *yaml.Node, path string, b *Baseline) {

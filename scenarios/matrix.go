@@ -97,6 +97,7 @@ func expand(base *Scenario, seen map[string]bool) ([]Variant, Errors) {
 			}
 		}
 		s.File, s.SHA256, s.Source, s.root, s.origin = base.File, base.SHA256, base.Source, root, org
+		s.Overrides, s.Effective, s.EffectiveSHA256, s.Pinned = base.Overrides, base.Effective, base.EffectiveSHA256, base.Pinned
 		v := Variant{Name: name, Params: map[string]any{}, Scenario: s}
 		for i, ax := range base.Matrix {
 			v.Params[ax.Key] = ax.Values[idx[i]]

@@ -44,10 +44,10 @@ func TestGolden(t *testing.T) {
 	for _, v := range vs {
 		g.Variants = append(g.Variants, v.Name)
 	}
-	saved := s.Source
-	s.Source = nil
+	saved, eff := s.Source, s.Effective
+	s.Source, s.Effective = nil, nil // bytes: Source is the file, Effective is checked by TestEffectiveScenario
 	got, err := json.MarshalIndent(g, "", "  ")
-	s.Source = saved
+	s.Source, s.Effective = saved, eff
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -515,7 +515,7 @@ gates:
 	var applied []string
 	for _, v := range vs {
 		for _, g := range v.Scenario.Gates {
-			if g.Applies(v.Params) {
+			if ok, _ := v.Scenario.GateApplies(g, v.Params); ok {
 				applied = append(applied, v.Name+": "+g.Source)
 			}
 		}

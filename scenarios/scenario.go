@@ -47,6 +47,14 @@ type Scenario struct {
 	SHA256 string // hex SHA-256 of Source
 	Source []byte // the file's bytes
 
+	// What runs: the --set overrides as given, the document after them (pinned
+	// matrix keys dropped from the matrix) as YAML, and its hex SHA-256.
+	Overrides       []string
+	Effective       []byte
+	EffectiveSHA256 string
+	// Pinned holds the matrix keys a --set gave one value: key -> the value.
+	Pinned map[string]any
+
 	root     *yaml.Node // the document after --set, before matrix values
 	origin   origins
 	variants []Variant
@@ -127,19 +135,13 @@ type Gate struct {
 	Source string
 	Pos    Pos
 	// When limits the gate to the variants whose matrix values match (key ->
-	// value as written); empty: every variant.
-	When map[string]string
-}
+	// value, decoded); empty: every variant.
+	When map[string]any
+	// Abort makes the runner check the gate during the run too, and end the
+	// variant as soon as it fails for good (report.AbortFails).
+	Abort bool
 
-// Applies reports whether g is evaluated for a variant with these params.
-func (g Gate) Applies(params map[string]any) bool {
-	for k, want := range g.When {
-		v, ok := params[k]
-		if !ok || fmt.Sprint(v) != want {
-			return false
-		}
-	}
-	return true
+	whenPos map[string]Pos // of each when key
 }
 
 // Baseline configures the comparison against an earlier result.

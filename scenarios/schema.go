@@ -132,7 +132,9 @@ func gatesSchema() map[string]any {
 		expr,
 		map[string]any{"type": "object", "additionalProperties": false, "required": []string{"expr"},
 			"properties": map[string]any{"expr": expr, "when": map[string]any{"type": "object",
-				"description": "matrix key → value: the gate applies to those variants only"}}},
+				"description": "matrix key → value: the gate applies to those variants only"},
+				"abort": map[string]any{"type": "boolean",
+					"description": "check the gate during the run too and end the variant once it fails for good"}}},
 	}}}
 }
 

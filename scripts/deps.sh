@@ -1,11 +1,24 @@
 #!/usr/bin/env bash
-# Installs what bench needs on a Debian machine with Go: rabbitmq-server (managed
-# broker nodes and the tests) and chromium (the report's browser test).
+# Installs what bench needs on a Debian machine with Go.
+#   scripts/deps.sh run    rabbitmq-server only: what `make run` needs (managed broker nodes)
+#   scripts/deps.sh test   rabbitmq-server and chromium (the report's browser test): `make test`
+# As root it installs what is missing with apt-get; otherwise it prints the
+# command and exits 3. BENCH_SKIP_BROWSER=1 leaves chromium out of `test`
+# (the browser test then skips).
 set -euo pipefail
+
+mode=${1:-test}
+case "$mode" in
+run | test) ;;
+*)
+	echo "usage: scripts/deps.sh run|test" >&2
+	exit 2
+	;;
+esac
 
 missing=()
 command -v rabbitmq-server >/dev/null 2>&1 || missing+=(rabbitmq-server)
-if [[ "${BENCH_SKIP_BROWSER:-}" != 1 ]]; then
+if [[ $mode == test && "${BENCH_SKIP_BROWSER:-}" != 1 ]]; then
 	command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 fi
 if [[ ${#missing[@]} -eq 0 ]]; then

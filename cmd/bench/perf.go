@@ -12,8 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/spf13/pflag"
-
 	"github.com/benchmq/bench/chaos/broker"
 	"github.com/benchmq/bench/internal/perf"
 	"github.com/benchmq/bench/internal/procstat"
@@ -25,13 +23,28 @@ type perfFlags struct {
 	managed, strict           bool
 }
 
+var perfCLI = cli{
+	name:  "perf",
+	usage: "[--managed] [--repeat N] [--messages N] [--peer BIN] [--only SECTION,...] [--json FILE]",
+	about: `Measures the runtime and the load generator against raw amqp091-go (and the watermill-amqp
+peer when --peer is given), side by side, interleaved and repeated: consume throughput per
+prefetch, publish throughput, the spike's worker memory, the ledger's bytes per job. Progress
+goes to stderr, the tables to stdout. BENCHMARKS.md has the figures and the machine.`,
+	examples: []string{
+		"bench perf --managed",
+		"bench perf --amqp-url amqp://guest:guest@127.0.0.1:5672/ --only consume --repeat 9",
+		"bench perf --managed --peer bin/watermillpeer --json out/perf.json",
+	},
+	exits: exitsPerf,
+}
+
 // cmdPerf is `bench perf`: the harness against raw amqp091-go (and the watermill
 // peer), side by side. `bench perf --child ...` is one of its consumer processes.
-func cmdPerf(args []string) int {
+func cmdPerf(args []string, s stdio) int {
 	if len(args) > 0 && args[0] == "--child" {
-		return perf.ChildMain(args[1:], os.Stdout, os.Stderr)
+		return perf.ChildMain(args[1:], s.out, s.err)
 	}
-	cfg, pf, code := parsePerf(args)
+	cfg, pf, code := parsePerf(args, s)
 	if code >= 0 {
 		return code
 	}
@@ -39,16 +52,16 @@ func cmdPerf(args []string) int {
 	defer stop()
 	began := time.Now()
 	if pf.managed {
-		closeNode, err := startPerfNode(ctx, &cfg, pf.erlArgs)
+		closeNode, err := startPerfNode(ctx, &cfg, pf.erlArgs, s)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "bench perf:", err)
+			fmt.Fprintln(s.err, "bench perf:", err)
 			return exitEnv
 		}
 		defer closeNode()
 	}
 	rep, err := perf.Run(ctx, cfg)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench perf:", err)
+		fmt.Fprintln(s.err, "bench perf:", err)
 		var ce *perf.ConfigError
 		if errors.As(err, &ce) {
 			return exitInput
@@ -56,8 +69,8 @@ func cmdPerf(args []string) int {
 		return exitEnv
 	}
 	fmt.Println()
-	if err := rep.Print(os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "bench perf:", err)
+	if err := rep.Print(s.out); err != nil {
+		fmt.Fprintln(s.err, "bench perf:", err)
 		return exitEnv
 	}
 	fmt.Printf("\ntook %s\n", time.Since(began).Round(time.Second))
@@ -67,7 +80,7 @@ func cmdPerf(args []string) int {
 			err = os.WriteFile(pf.jsonOut, append(b, '\n'), 0o644)
 		}
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "bench perf: write json:", err)
+			fmt.Fprintln(s.err, "bench perf: write json:", err)
 			return exitEnv
 		}
 	}
@@ -79,8 +92,8 @@ func cmdPerf(args []string) int {
 
 // parsePerf reads the flags into a perf.Config; code is an exit code when the
 // command must end here, -1 otherwise.
-func parsePerf(args []string) (cfg perf.Config, pf perfFlags, code int) {
-	fs := pflag.NewFlagSet("bench perf", pflag.ContinueOnError)
+func parsePerf(args []string, s stdio) (cfg perf.Config, pf perfFlags, code int) {
+	fs := perfCLI.flags()
 	fs.StringVar(&pf.amqpURL, "amqp-url", "", "broker to measure against (default $AMQP_URL, then "+perf.DefaultURL+")")
 	fs.BoolVar(&pf.managed, "managed", false, "measure against a private rabbitmq-server node started for the run (see --erl-args); its CPU per message is reported too")
 	fs.StringVar(&pf.erlArgs, "erl-args", perf.DefaultErlArgs, "Erlang VM arguments of the --managed node")
@@ -98,28 +111,18 @@ func parsePerf(args []string) (cfg perf.Config, pf perfFlags, code int) {
 	fs.StringVar(&pf.jsonOut, "json", "", "also write the figures as JSON to this file")
 	fs.StringVar(&cfg.ProfileDir, "profile", "", "write CPU and allocation profiles of every consumer child to this directory (slows them: not for comparing)")
 	fs.BoolVar(&pf.strict, "strict", false, "exit 1 when a target is missed")
-	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: bench perf [--managed] [--repeat N] [--messages N] [--peer BIN] [--only SECTION,...] [--json FILE]")
-		fs.PrintDefaults()
+	if code, done := perfCLI.parse(fs, args, s); done {
+		return cfg, pf, code
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return cfg, pf, exitOK
-		}
-		return cfg, pf, exitInput
-	}
-	if fs.NArg() != 0 {
-		fs.Usage()
+	if !perfCLI.args(fs, 0, 0, s) {
 		return cfg, pf, exitInput
 	}
 	if pf.managed && pf.amqpURL != "" {
-		fmt.Fprintln(os.Stderr, "bench perf: --managed and --amqp-url exclude each other")
-		return cfg, pf, exitInput
+		return cfg, pf, perfCLI.fail(s, "--managed and --amqp-url exclude each other")
 	}
 	if cfg.Repeat < 1 || cfg.PublishRounds < 1 || cfg.Messages < 2 || cfg.SpikeJobs < 2 || cfg.LedgerJobs < 1 {
 		// Zero would mean "the default" to perf.Config; on the command line it is a mistake.
-		fmt.Fprintln(os.Stderr, "bench perf: --repeat, --publish-rounds and --ledger-jobs must be at least 1, --messages and --spike-jobs at least 2")
-		return cfg, pf, exitInput
+		return cfg, pf, perfCLI.fail(s, "--repeat, --publish-rounds and --ledger-jobs must be at least 1, --messages and --spike-jobs at least 2")
 	}
 	cfg.URL = pf.amqpURL
 	if cfg.URL == "" {
@@ -130,18 +133,18 @@ func parsePerf(args []string) (cfg perf.Config, pf perfFlags, code int) {
 	}
 	self, err := os.Executable()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench perf: find own executable:", err)
+		fmt.Fprintln(s.err, "bench perf: find own executable:", err)
 		return cfg, pf, exitEnv
 	}
 	cfg.Child = func(a []string) *exec.Cmd { return exec.Command(self, append([]string{"perf", "--child"}, a...)...) }
-	cfg.Progress = os.Stderr
+	cfg.Progress = s.err
 	if cfg.ProfileDir != "" {
 		if err := os.MkdirAll(cfg.ProfileDir, 0o755); err != nil {
-			fmt.Fprintln(os.Stderr, "bench perf:", err)
+			fmt.Fprintln(s.err, "bench perf:", err)
 			return cfg, pf, exitEnv
 		}
 		if cfg.ProfileDir, err = filepath.Abs(cfg.ProfileDir); err != nil {
-			fmt.Fprintln(os.Stderr, "bench perf:", err)
+			fmt.Fprintln(s.err, "bench perf:", err)
 			return cfg, pf, exitEnv
 		}
 	}
@@ -149,8 +152,8 @@ func parsePerf(args []string) (cfg perf.Config, pf perfFlags, code int) {
 }
 
 // startPerfNode starts the private node of --managed and points cfg at it.
-func startPerfNode(ctx context.Context, cfg *perf.Config, erlArgs string) (func(), error) {
-	fmt.Fprintf(os.Stderr, "starting a private rabbitmq-server node (Erlang VM args %q)...\n", erlArgs)
+func startPerfNode(ctx context.Context, cfg *perf.Config, erlArgs string, s stdio) (func(), error) {
+	fmt.Fprintf(s.err, "starting a private rabbitmq-server node (Erlang VM args %q)...\n", erlArgs)
 	m, err := broker.StartManaged(ctx, broker.ManagedConfig{ErlArgs: erlArgs})
 	if err != nil {
 		return nil, err
@@ -166,7 +169,7 @@ func startPerfNode(ctx context.Context, cfg *perf.Config, erlArgs string) (func(
 	cfg.BrokerNote = fmt.Sprintf("a private node on this machine started by bench perf --managed, Erlang VM args %q", erlArgs)
 	return func() {
 		if err := m.Close(context.Background()); err != nil {
-			fmt.Fprintln(os.Stderr, "bench perf: stop the private node:", err)
+			fmt.Fprintln(s.err, "bench perf: stop the private node:", err)
 		}
 	}, nil
 }

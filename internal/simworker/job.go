@@ -108,6 +108,12 @@ func (j *job) handle(ctx context.Context, jb *worker.Job) error {
 			return fmt.Errorf("emit %s: %w", j.cfg.Job.Emit, err)
 		}
 	}
+	// The runtime fails an attempt that returns after its deadline, even with
+	// nil: a success reported then would be followed by a retry's and count
+	// twice. (The window between this check and the return is microseconds.)
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("simulated job finished past its deadline: %w", err)
+	}
 	return j.report(seq, jb, telemetry.Succeeded, start)
 }
 

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/benchmq/bench/chaos/fault"
@@ -56,20 +57,35 @@ func (v *variantRun) faults(applied []timeline.Applied, start time.Time, lost in
 	return out
 }
 
-// resultFault is m in result.json's form.
+// resultFault is m in result.json's form: a figure that was not reached or
+// could not be observed is null, with the reason beside it.
 func resultFault(m timeline.Metrics) report.Fault {
 	f := report.Fault{
-		AtS:             m.AtS,
-		UntilS:          m.UntilS,
-		Target:          m.Target,
-		Kind:            m.Kind,
-		RecoverySeconds: m.RecoverySeconds,
-		DetectSeconds:   m.DetectSeconds,
-		BacklogPeak:     m.BacklogPeak,
-		Detail:          m.Detail,
+		AtS:         m.AtS,
+		UntilS:      m.UntilS,
+		Target:      m.Target,
+		Kind:        m.Kind,
+		BacklogPeak: m.BacklogPeak,
+		Detail:      m.Detail,
 	}
-	if m.NoBaseline {
-		f.Detail += " (no baseline rate before the fault)"
+	// The timeline writes -1 for "not reached".
+	switch {
+	case m.RecoverySeconds >= 0:
+		f.RecoverySeconds = &m.RecoverySeconds
+	case m.Err != nil:
+		f.RecoveryNote = "the fault could not be applied"
+	case m.NoBaseline:
+		f.RecoveryNote = fmt.Sprintf("not observable: nothing completed in the %s before the fault, so there is no rate to recover to", timeline.BaselineWindow)
+	default:
+		f.RecoveryNote = fmt.Sprintf("not recovered: the completion rate was not back to %.0f%% of its rate before the fault by the end of the run", timeline.RecoveredFraction*100)
+	}
+	switch {
+	case m.DetectSeconds >= 0:
+		f.DetectSeconds = &m.DetectSeconds
+	case m.Err != nil:
+		f.DetectNote = "the fault could not be applied"
+	default:
+		f.DetectNote = "not seen: no failed attempt or breaker opening during the fault and its recovery"
 	}
 	if m.Err != nil {
 		f.Error = m.Err.Error()

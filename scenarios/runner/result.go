@@ -2,7 +2,6 @@ package runner
 
 import (
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -14,7 +13,7 @@ import (
 // collect turns what the variant measured into its result.
 func (v *variantRun) collect(rv *report.Variant, out loadOutcome, interrupted bool) {
 	g, start, loadEnd, drainEnd := out.gen, out.start, out.loadEnd, out.drainAt
-	drained := out.drained || interrupted
+	drained := out.drained || interrupted || rv.Aborted != nil
 	c := v.ledger.Counts()
 	rv.Ledger = report.Ledger{
 		Published: c.Published, Confirmed: c.Confirmed, Unconfirmed: c.Unconfirmed,
@@ -85,33 +84,34 @@ func (v *variantRun) collect(rv *report.Variant, out loadOutcome, interrupted bo
 		rv.Series[report.SeriesP99MS] = p99
 	}
 
-	var opened int64
-	var openSec float64
-	for _, s := range v.coll.workerStats() {
-		opened += s.BreakerOpened
-		openSec += s.BreakerOpenSec
-	}
-	rv.Breaker = report.Breaker{Opened: opened, OpenSeconds: openSec}
+	rv.Breaker = v.breaker()
 	rv.Peak = v.peaks()
 	rv.WorkerCPUSeconds = out.cpu.Seconds()
 	rv.Calibration = v.calibration
 	rv.Warnings = append(rv.Warnings, v.warnings...)
 	rv.Faults = v.faults(out.applied, start, c.Lost)
+	if rv.Aborted != nil {
+		rv.Warnings = append(rv.Warnings, fmt.Sprintf("aborted %.1fs after the load started: counts are as far as the run got, and jobs without an outcome yet count as lost", rv.Aborted.AtS))
+	}
 	if interrupted {
 		rv.Warnings = append(rv.Warnings, fmt.Sprintf("interrupted %.1fs after the load started: counts are as far as the run got, and jobs without an outcome yet count as lost", drainEnd.Sub(start).Seconds()))
 	}
 }
 
-// peaks are the maxima of the sampled series, as the metric table names them.
-func (v *variantRun) peaks() report.Peak {
-	cols := v.samples.snapshot()
-	peak := func(col string) int64 {
-		var m float64
-		for _, x := range cols[col] {
-			m = math.Max(m, x)
-		}
-		return int64(m)
+// breaker sums the workers' breaker figures so far.
+func (v *variantRun) breaker() report.Breaker {
+	var b report.Breaker
+	for _, s := range v.coll.workerStats() {
+		b.Opened += s.BreakerOpened
+		b.OpenSeconds += s.BreakerOpenSec
 	}
+	return b
+}
+
+// peaks are the maxima of the sampled series so far, as the metric table
+// names them.
+func (v *variantRun) peaks() report.Peak {
+	peak := func(col string) int64 { return int64(v.samples.peak(col)) }
 	return report.Peak{
 		WorkerRSSBytes:   peak(report.SeriesWorkerRSS),
 		WorkerHeapBytes:  peak(report.SeriesWorkerHeap),

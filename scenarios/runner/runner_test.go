@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -122,5 +123,39 @@ gates: [lost == 0]
 	}
 	if !v.Passed {
 		t.Fatalf("gates: %+v", v.Gates)
+	}
+}
+
+// An abort gate ends a hopeless variant early: the load stops, the drain is
+// skipped, and the result says which gate, with what value, and when.
+func TestAbortGateEndsTheVariant(t *testing.T) {
+	task := "bench.job." + brokertest.Name(t, "abort")
+	// One handler at 50 ms a job finishes 20 jobs/s of the 200/s offered:
+	// end-to-end latency passes 300 ms within a few seconds of a 60 s load.
+	v := runScenario(t, `
+name: abort-test
+app: bench
+task: `+task+`
+workers: {processes: 1, concurrency: 1, prefetch: 5}
+job: {work: 50ms}
+load:
+  - steady: {rate: 200/s, for: 60s}
+drain_timeout: 60s
+gates:
+  - lost == 0
+  - {expr: "max(end_to_end) < 300ms", abort: true}
+`)
+	a := v.Aborted
+	if a == nil {
+		t.Fatalf("not aborted; ledger %+v, warnings %q", v.Ledger, v.Warnings)
+	}
+	if a.Gate != "max(end_to_end) < 300ms" || a.Value < 0.3 || a.AtS <= 0 || a.AtS > 30 || !strings.Contains(a.Reason, "the load was stopped") {
+		t.Errorf("abort %+v", a)
+	}
+	if v.Passed || v.Ledger.Published >= 12000 || v.LoadSeconds > 30 {
+		t.Errorf("passed %v, published %d in %.1fs: the load was not stopped", v.Passed, v.Ledger.Published, v.LoadSeconds)
+	}
+	if len(v.Gates) != 2 || !v.Gates[0].Skipped || v.Gates[1].Passed || !v.Gates[1].Abort {
+		t.Errorf("gates %+v", v.Gates)
 	}
 }

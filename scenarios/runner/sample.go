@@ -12,20 +12,23 @@ import (
 // sampleEvery is the resolution of the time series (issue: ≤250 ms).
 const sampleEvery = 250 * time.Millisecond
 
-// series holds the time series of a variant, all columns of equal length.
+// series holds the time series of a variant, all columns of equal length,
+// and the highest value of each so far (the peaks, live and at the end).
 type series struct {
 	mu   sync.Mutex
 	cols map[string][]float64
+	max  map[string]float64
 }
 
 func (s *series) add(row map[string]float64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cols == nil {
-		s.cols = map[string][]float64{}
+		s.cols, s.max = map[string][]float64{}, map[string]float64{}
 	}
 	n := len(s.cols[report.SeriesT])
 	for k, v := range row {
+		s.max[k] = max(s.max[k], v)
 		col := s.cols[k]
 		for len(col) < n {
 			col = append(col, 0) // a column that appears late starts with zeros
@@ -45,6 +48,26 @@ func (s *series) snapshot() map[string][]float64 {
 	out := make(map[string][]float64, len(s.cols))
 	for k, v := range s.cols {
 		out[k] = append([]float64(nil), v...)
+	}
+	return out
+}
+
+// peak returns the highest value of a column so far (0 without samples).
+func (s *series) peak(col string) float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.max[col]
+}
+
+// latest returns the latest value of every column.
+func (s *series) latest() map[string]float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]float64, len(s.cols))
+	for k, c := range s.cols {
+		if len(c) > 0 {
+			out[k] = c[len(c)-1]
+		}
 	}
 	return out
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/benchmq/bench/internal/simworker"
 	"github.com/benchmq/bench/internal/telemetry"
 	"github.com/benchmq/bench/report"
+	"github.com/benchmq/bench/report/live"
 	"github.com/benchmq/bench/scenarios"
 	"github.com/benchmq/bench/worker"
 )
@@ -45,6 +46,7 @@ type variantRun struct {
 	env         *env                // stage environment
 	calibration *report.Calibration // stage calibration; nil when it failed
 	warnings    []string            // stage calibration
+	own         *ownership          // stage accounting
 	ledger      *ledger.Ledger      // stage accounting
 	coll        *collector          // stage accounting
 	watch       *watcher            // stage accounting
@@ -57,6 +59,7 @@ type variantRun struct {
 	cpu         *cpuMeter           // stage load
 
 	// Background work of the load stage, stopped by teardown.
+	stopLoad      context.CancelCauseFunc // ends the load and the drain early (an abort gate)
 	stopConsumers context.CancelFunc
 	stopFaults    context.CancelFunc
 	stopProgress  context.CancelFunc
@@ -66,6 +69,7 @@ type variantRun struct {
 
 	published atomic.Int64
 	foreign   atomic.Int64 // most consumers on the queue that were not the run's
+	aborted   atomic.Pointer[report.Abort]
 }
 
 // loadOutcome is what the load stage measured.
@@ -113,7 +117,11 @@ func (v *variantRun) run(ctx context.Context) (report.Variant, error) {
 	out := v.execute(ctx)
 	// Everything is stopped before the result is read, so it is complete.
 	v.teardown()
+	rv.Aborted = v.aborted.Load()
 	v.collect(&rv, out, ctx.Err() != nil)
+	if f := v.r.opts.OnSnapshot; f != nil {
+		f(live.Snapshot{Scenario: v.r.sc.Name, Variant: v.v.Name, ElapsedS: out.drainAt.Sub(out.start).Seconds(), Result: rv, Series: v.samples.latest()})
+	}
 	if out.err == nil && ctx.Err() != nil {
 		out.err = ctx.Err()
 	}
@@ -143,7 +151,7 @@ func (v *variantRun) upEnvironment(ctx context.Context) error {
 }
 
 // startAccounting opens what counts every job: the ledger, the runner's own
-// broker connection (on queues cleared of an earlier run's leftovers) and the
+// broker connection (which claims the variant's queues: queues.go) and the
 // telemetry listener the workers report to.
 func (v *variantRun) startAccounting(context.Context) error {
 	v.ledger = ledger.New()
@@ -153,7 +161,11 @@ func (v *variantRun) startAccounting(context.Context) error {
 		return fmt.Errorf("%w: %w", ErrEnvironment, redact.Error(err, v.env.directURL))
 	}
 	v.watch = w
-	if err := v.watch.cleanQueues(v.ownQueues()); err != nil {
+	v.own = v.newOwnership()
+	if err := v.own.claim(v.watch); err != nil {
+		if errors.Is(err, ErrEnvironment) {
+			return err
+		}
 		return fmt.Errorf("%w: %w", ErrEnvironment, err)
 	}
 	v.telErrs = make(chan error, 4)
@@ -230,9 +242,10 @@ func (v *variantRun) prepareLoad(ctx context.Context) error {
 	return nil
 }
 
-// execute runs the load with the sampler, the progress line and the fault
-// timeline beside it, then drains. From its start on, whatever happens, what
-// was measured goes into the result.
+// execute runs the load with the sampler, the live state (progress line,
+// abort gates) and the fault timeline beside it, then drains. An abort gate
+// ends the load and skips the drain. From its start on, whatever happens,
+// what was measured goes into the result.
 func (v *variantRun) execute(ctx context.Context) loadOutcome {
 	out := loadOutcome{start: time.Now()}
 	v.coll.loadStart.Store(out.start.UnixNano())
@@ -243,9 +256,11 @@ func (v *variantRun) execute(ctx context.Context) loadOutcome {
 	sampleCtx, stopSampling := context.WithCancel(context.WithoutCancel(ctx))
 	v.stopSampling = stopSampling
 	v.bg.Go(func() { sm.run(sampleCtx, out.start) })
-	progCtx, stopProgress := context.WithCancel(ctx)
+	loadCtx, stopLoad := context.WithCancelCause(ctx)
+	v.stopLoad = stopLoad
+	liveCtx, stopProgress := context.WithCancel(ctx)
 	v.stopProgress = stopProgress
-	v.bg.Go(func() { v.r.progress(progCtx, v, out.start) })
+	v.bg.Go(func() { v.watchLive(liveCtx, out.start) })
 
 	faultCtx, stopFaults := context.WithCancel(context.WithoutCancel(ctx))
 	v.stopFaults = stopFaults
@@ -261,13 +276,16 @@ func (v *variantRun) execute(ctx context.Context) loadOutcome {
 	}
 
 	var genErr error
-	out.gen, genErr = v.gen.Run(ctx, out.start)
-	if genErr != nil && ctx.Err() == nil {
+	out.gen, genErr = v.gen.Run(loadCtx, out.start)
+	if genErr != nil && loadCtx.Err() == nil {
 		out.err = fmt.Errorf("%w: load generator: %w", ErrEnvironment, redact.Error(genErr, v.env.genURL))
 	}
 	out.loadEnd = time.Now()
-	if out.err == nil {
-		out.drained, out.err = v.drain(ctx, v.sc.DrainTimeout)
+	if out.err == nil && loadCtx.Err() == nil {
+		out.drained, out.err = v.drain(loadCtx, v.sc.DrainTimeout)
+	}
+	if context.Cause(loadCtx) == errAborted {
+		out.err = nil // the variant ends with its verdict, not an error
 	}
 	out.drainAt = time.Now()
 	out.cpu = v.cpu.read(v.procs.pids())
@@ -285,6 +303,9 @@ func (v *variantRun) teardown() {
 		// is restored before anything else stops, so no fault outlives the run.
 		if v.stopFaults != nil {
 			v.stopFaults()
+		}
+		if v.stopLoad != nil {
+			v.stopLoad(context.Canceled)
 		}
 		if v.stopProgress != nil {
 			v.stopProgress()
@@ -309,10 +330,12 @@ func (v *variantRun) teardown() {
 			_ = v.tel.Close(cctx)
 			cancel()
 		}
-		// The queues are the run's own: leave a shared broker as it was found.
+		// Remove the queues the run created: leave a shared broker as it was found.
 		if v.watch != nil {
-			if err := v.watch.cleanQueues(v.ownQueues()); err != nil {
-				v.log.Warn("delete the run's queues", "err", err)
+			if v.own != nil {
+				if err := v.own.release(v.watch); err != nil {
+					v.log.Warn("delete the run's queues", "err", err)
+				}
 			}
 			v.watch.close()
 		}
@@ -365,8 +388,3 @@ func (v *variantRun) drain(ctx context.Context, timeout time.Duration) (bool, er
 }
 
 func (v *variantRun) tidFor(seq int64) string { return loadgen.TID(v.runID, seq) }
-
-// ownQueues are the queues of the variant's job: deleted before it starts and after it ends.
-func (v *variantRun) ownQueues() []string {
-	return append([]string{v.queue, v.deadQueue}, v.retryQueues...)
-}

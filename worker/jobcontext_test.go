@@ -13,6 +13,7 @@ type otherKey struct{}
 
 // The handler's context is part of the Job's allocation; it must still behave as a
 // context.WithValue over the worker's context would.
+
 func TestHandlerContextCarriesJobAndParent(t *testing.T) {
 	parent, cancelParent := context.WithCancel(context.WithValue(context.Background(), otherKey{}, "parent value"))
 	defer cancelParent()
