@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
 # Installs what bench needs on a Debian machine with Go: rabbitmq-server (managed
-# broker nodes and the tests) and chromium (the report's browser test).
+# broker nodes and the tests), chromium (the report's browser test) and, when run
+# as root, iproute2 and nftables: a managed cluster gives each node a network
+# namespace (ip netns) and cuts partitions with nft inside those namespaces.
+# Without root a cluster runs on ports of 127.0.0.1 and needs neither.
 set -euo pipefail
 
 missing=()
 command -v rabbitmq-server >/dev/null 2>&1 || missing+=(rabbitmq-server)
+if [[ $(id -u) -eq 0 ]]; then
+	command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+	command -v nft >/dev/null 2>&1 || missing+=(nftables)
+fi
 if [[ "${BENCH_SKIP_BROWSER:-}" != 1 ]]; then
 	command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 fi
