@@ -119,6 +119,9 @@ func TestClusterBoot(t *testing.T) {
 	if _, err := c.Node(4); err == nil {
 		t.Error("Node(4) of a 3-node cluster succeeded")
 	}
+	if brokertest.Cluster(t) != c {
+		t.Error("brokertest.Cluster does not share the binary's cluster")
+	}
 	t.Logf("boot time %v on %s", c.BootTime().Round(100*time.Millisecond), c.Network())
 }
 

@@ -1,0 +1,102 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestClusterOnPortsAndReaped boots a 2-node cluster on ports (the mode of
+// a process that cannot make namespaces), then makes its registry entry name
+// a dead owner, as a test binary killed by its timeout leaves it: reapStale
+// must remove the cluster.
+func TestClusterOnPortsAndReaped(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a 2-node rabbitmq-server cluster")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c, err := StartCluster(ctx, ClusterConfig{Nodes: 2, Network: NetworkPorts, Node: ManagedConfig{BootTimeout: 2 * time.Minute}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := c.Close(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+	if c.Network() != NetworkPorts || len(c.Info().Hosts) != 0 {
+		t.Errorf("Network = %q, hosts %v", c.Network(), c.Info().Hosts)
+	}
+	ports := map[string]bool{}
+	for _, u := range c.URLs() {
+		pu, err := url.Parse(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pu.Hostname() != "127.0.0.1" {
+			t.Errorf("a node on ports listens on %s", pu.Host)
+		}
+		ports[pu.Port()] = true
+	}
+	if len(ports) != 2 {
+		t.Errorf("nodes share a port: %v", c.URLs())
+	}
+	// StartCluster returned: the two nodes form one cluster.
+	if err := c.healthy(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Partition(ctx, [][]int{{1}, {2}}); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("Partition on ports: %v, want ErrUnsupported", err)
+	}
+	if err := c.Reachable(ctx, 1, 2, time.Second); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("Reachable on ports: %v, want ErrUnsupported", err)
+	}
+
+	// Its owner dies (a process that has exited: its pid is not alive).
+	entry := filepath.Join(registryDir(), c.Info().ID+".json")
+	b, err := os.ReadFile(entry)
+	if err != nil {
+		t.Fatalf("the cluster is not registered: %v", err)
+	}
+	var e registryEntry
+	if err := json.Unmarshal(b, &e); err != nil {
+		t.Fatal(err)
+	}
+	if e.OwnerPID != os.Getpid() {
+		t.Errorf("registered owner %d, want this process %d", e.OwnerPID, os.Getpid())
+	}
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	e.OwnerPID = gone.Process.Pid
+	if b, err = json.Marshal(e); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(entry, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := reapStale(ctx, ManagedConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range c.Info().Nodes {
+		if c.Running(i + 1) {
+			t.Errorf("node %d still runs after the reap", i+1)
+		}
+		if _, err := os.Stat(n.Dir); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("node %d directory still there: %v", i+1, err)
+		}
+	}
+	if _, err := os.Stat(entry); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("registry entry still there: %v", err)
+	}
+}
