@@ -127,6 +127,8 @@ func (c consumer) waitCancelled(ctx context.Context, t *testing.T) {
 	t.Helper()
 	select {
 	case <-c.cancels:
+	case e := <-c.closed:
+		t.Fatalf("the connection closed instead of the consumer being cancelled: %v", e)
 	case <-ctx.Done():
 		t.Fatalf("the broker did not cancel the consumer: %v", ctx.Err())
 	}

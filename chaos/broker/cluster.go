@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -123,6 +125,7 @@ type HostInfo struct {
 type ClusterInfo struct {
 	ID      string     `json:"id"`
 	Network string     `json:"network"`
+	Dir     string     `json:"dir"` // holds the nodes' directories
 	Nodes   []NodeInfo `json:"nodes"`
 	Hosts   []HostInfo `json:"hosts,omitempty"` // NetworkNetns only
 }
@@ -186,6 +189,12 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	c := &Cluster{cfg: cfg, info: ClusterInfo{ID: id, Network: network}}
+	// The nodes' directories go in one directory of the cluster's.
+	c.info.Dir = filepath.Join(cfg.Node.BaseDir, "bench-cluster-"+id)
+	if err := os.Mkdir(c.info.Dir, 0o755); err != nil { // the nodes' user must get in
+		return nil, fmt.Errorf("%w: create cluster directory: %w", ErrUnavailable, err)
+	}
+	c.cfg.Node.BaseDir = c.info.Dir
 	defer func() {
 		if err != nil {
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
@@ -193,24 +202,39 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error
 			err = fmt.Errorf("%w: start cluster: %w", ErrUnavailable, errors.Join(err, c.Close(cctx)))
 		}
 	}()
+	// Registered before anything else is made, and again as it grows: if
+	// this process dies while booting, the next StartCluster removes it all.
+	if err := register(c.info); err != nil {
+		return nil, err
+	}
 	if network == NetworkNetns {
-		c.info.Hosts, err = setupHosts(ctx, id, cfg.Nodes, cfg.Subnet)
+		c.info.Hosts, err = setupHosts(ctx, id, cfg.Nodes, cfg.Subnet, func(planned []HostInfo) error {
+			c.info.Hosts = planned
+			return register(c.info)
+		})
 		if err != nil {
 			return nil, err
 		}
 	}
 	specs := c.nodeSpecs(pass)
-	if err := c.bootNodes(ctx, server, ctl, specs); err != nil {
+	for _, s := range specs {
+		c.info.Nodes = append(c.info.Nodes, NodeInfo{Node: s.name})
+	}
+	if err := register(c.info); err != nil {
 		return nil, err
+	}
+	bootErr := c.bootNodes(ctx, server, ctl, specs)
+	if err := register(c.info); err != nil || bootErr != nil {
+		return nil, errors.Join(bootErr, err)
 	}
 	if err := c.form(ctx); err != nil {
 		return nil, err
 	}
 	c.bootTime = time.Since(start)
-	if !cfg.Node.Detached {
-		if err := register(c.info); err != nil {
-			return nil, err
-		}
+	if cfg.Node.Detached {
+		// It outlives this process on purpose: bench broker up's state
+		// file, not the registry, keeps track of it.
+		unregister(id)
 	}
 	return c, nil
 }
@@ -281,9 +305,7 @@ func (c *Cluster) bootNodes(ctx context.Context, server, ctl string, specs []nod
 	wg.Wait()
 	for i, m := range c.nodes {
 		if m != nil {
-			c.info.Nodes = append(c.info.Nodes, m.Info())
-		} else {
-			c.info.Nodes = append(c.info.Nodes, NodeInfo{Node: specs[i].name})
+			c.info.Nodes[i] = m.Info()
 		}
 	}
 	return errors.Join(errs...)
@@ -435,6 +457,9 @@ func (c *Cluster) Node(i int) (*Managed, error) {
 	if i < 1 || i > len(c.nodes) {
 		return nil, fmt.Errorf("node %d: the cluster has nodes 1 to %d", i, len(c.nodes))
 	}
+	if c.nodes[i-1] == nil {
+		return nil, fmt.Errorf("node %d: it never started", i)
+	}
 	return c.nodes[i-1], nil
 }
 
@@ -549,16 +574,29 @@ func (c *Cluster) preferredNodes() []int {
 // directories. Concurrent and repeated calls return the first call's result.
 func (c *Cluster) Close(ctx context.Context) error {
 	c.closeOnce.Do(func() {
-		errs := make([]error, len(c.nodes))
+		errs := make([]error, len(c.info.Nodes))
 		var wg sync.WaitGroup
-		for i, m := range c.nodes {
-			if m == nil {
-				continue
+		for i, n := range c.info.Nodes {
+			var m *Managed
+			if i < len(c.nodes) {
+				m = c.nodes[i]
 			}
-			wg.Go(func() { errs[i] = m.close(ctx, false) })
+			wg.Go(func() {
+				if m != nil {
+					errs[i] = m.close(ctx, false)
+				} else {
+					// Never started, or its boot was cut short.
+					errs[i] = killNode(ctx, n.Node)
+				}
+			})
 		}
 		wg.Wait()
 		errs = append(errs, teardownHosts(ctx, c.info.Hosts))
+		if c.info.Dir != "" {
+			if err := os.RemoveAll(c.info.Dir); err != nil {
+				errs = append(errs, fmt.Errorf("remove cluster directory: %w", err))
+			}
+		}
 		if err := errors.Join(errs...); err != nil {
 			c.closeErr = fmt.Errorf("close cluster %s: %w", c.info.ID, err)
 			return
@@ -575,11 +613,16 @@ func AttachCluster(info ClusterInfo, cfg ClusterConfig) (*Cluster, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("configure cluster: %w", err)
 	}
-	if info.ID == "" || len(info.Nodes) == 0 {
+	if info.ID == "" {
 		return nil, errors.New("attach cluster: incomplete cluster info")
 	}
 	c := &Cluster{cfg: cfg, info: info}
 	for i, n := range info.Nodes {
+		if n.Dir == "" {
+			// A boot cut short: Close kills it by name.
+			c.nodes = append(c.nodes, nil)
+			continue
+		}
 		m, err := Attach(n, cfg.Node)
 		if err != nil {
 			return nil, fmt.Errorf("attach cluster %s node %d: %w", info.ID, i+1, err)

@@ -37,8 +37,14 @@ func register(info ClusterInfo) error {
 	if err := os.MkdirAll(registryDir(), 0o700); err != nil {
 		return fmt.Errorf("register cluster %s: %w", info.ID, err)
 	}
-	// 0600: the node URLs hold the cluster's password.
-	if err := os.WriteFile(filepath.Join(registryDir(), info.ID+".json"), b, 0o600); err != nil {
+	// Written whole, then renamed: a reaper never reads half an entry. 0600:
+	// the node URLs hold the cluster's password.
+	tmp := filepath.Join(registryDir(), "."+info.ID+".tmp")
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("register cluster %s: %w", info.ID, err)
+	}
+	if err := os.Rename(tmp, filepath.Join(registryDir(), info.ID+".json")); err != nil {
+		os.Remove(tmp)
 		return fmt.Errorf("register cluster %s: %w", info.ID, err)
 	}
 	return nil

@@ -581,6 +581,28 @@ func (m *Managed) kill(ctx context.Context) error {
 	return nil
 }
 
+// killNode SIGKILLs the VM of the node named name, found by its environment,
+// and waits until it is gone; none running is fine. It is for a node whose
+// directory (and pid file) is not known.
+func killNode(ctx context.Context, name string) error {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		pid := findBeam("RABBITMQ_NODENAME=" + name)
+		if pid == 0 {
+			return nil
+		}
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return fmt.Errorf("kill node %s (pid %d): %w", name, pid, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("kill node %s: %w", name, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
 // waitDown waits until the VM pid and this value's own process are gone.
 func (m *Managed) waitDown(ctx context.Context, pid int) error {
 	tick := time.NewTicker(50 * time.Millisecond)

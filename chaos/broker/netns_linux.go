@@ -38,8 +38,9 @@ func netnsSupported() error {
 // host forwards between the veths (forwarding is switched on for those
 // interfaces only, never host-wide), so nodes reach each other through the
 // host and a partition can cut that path inside the namespaces. On error
-// nothing is left behind.
-func setupHosts(ctx context.Context, id string, nodes int, base netip.Prefix) (_ []HostInfo, err error) {
+// nothing is left behind. planned learns the names and addresses before
+// anything is created, so that a cleanup after a crash can find them.
+func setupHosts(ctx context.Context, id string, nodes int, base netip.Prefix, planned func([]HostInfo) error) (_ []HostInfo, err error) {
 	unlock, err := lockFile(filepath.Join(os.TempDir(), "bench-netns.lock"))
 	if err != nil {
 		return nil, err
@@ -52,6 +53,9 @@ func setupHosts(ctx context.Context, id string, nodes int, base netip.Prefix) (_
 		return nil, err
 	}
 	hosts := planHosts(id, nodes, subnet)
+	if err := planned(hosts); err != nil {
+		return nil, err
+	}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, teardownHosts(context.WithoutCancel(ctx), hosts))

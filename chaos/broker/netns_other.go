@@ -15,7 +15,7 @@ const maxNetnsNodes = 64
 
 func netnsSupported() error { return errors.New("network namespaces need Linux") }
 
-func setupHosts(context.Context, string, int, netip.Prefix) ([]HostInfo, error) {
+func setupHosts(context.Context, string, int, netip.Prefix, func([]HostInfo) error) ([]HostInfo, error) {
 	return nil, netnsSupported()
 }
 
