@@ -6,15 +6,20 @@ RUN_FLAGS ?=
 PERF_FLAGS ?=
 TEST_FLAGS ?= -race -count=1 -timeout 15m
 
-.PHONY: all build test vet unit scenario-test run bench deps assets screenshot clean
+.PHONY: all build test vet unit scenario-test run bench deps deps-run assets screenshot clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/bench
 
+# `make run` needs a RabbitMQ install only; the tests also need chromium (the
+# report's browser test).
 deps:
-	@scripts/deps.sh
+	@scripts/deps.sh test
+
+deps-run:
+	@scripts/deps.sh run
 
 vet:
 	$(GO) vet ./...
@@ -28,7 +33,7 @@ scenario-test: build
 
 test: deps vet unit scenario-test
 
-run: deps build
+run: deps-run build
 	$(BIN) run $(SCENARIO) $(RUN_FLAGS)
 
 # Benchmarks: the Go hot-path benchmarks, then the side-by-side run of BENCHMARKS.md
@@ -36,7 +41,7 @@ run: deps build
 # against a private one-scheduler node. Another broker:
 # make bench PERF_BROKER="--amqp-url amqp://..."; more flags: PERF_FLAGS="--repeat 9".
 PERF_BROKER ?= --managed
-bench: deps build
+bench: deps-run build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	cd internal/perf/watermillpeer && $(GO) build -o ../../../bin/watermillpeer .
 	mkdir -p out
@@ -52,7 +57,7 @@ assets:
 	echo "uplot $$(node -p 'require(process.argv[1]).version' "$$tmp/package/package.json")" > report/assets/VERSION
 
 # A screenshot of a real report for the README.
-screenshot: build
+screenshot: deps build
 	$(BIN) run scenarios/spike.yaml --out out/screenshot
 	$(BIN) report out/screenshot/result.json --screenshot docs/report.png --width 1280
 

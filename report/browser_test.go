@@ -14,6 +14,8 @@ import (
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/benchmq/bench/report/browser"
 )
 
 // needBrowser fails the test when no Chromium is installed: the report's
@@ -69,6 +71,9 @@ const inspectCharts = `window.benchCharts.map(function (c) {
   return { title: c.title, w: cv ? cv.width : 0, h: cv ? cv.height : 0, faults: c.faults.length, legend: legend, tinted: tinted, outside: outside, bandX: bandX };
 })`
 
+// TestReportInBrowser opens one report in Chromium and checks everything on
+// it in one session (charts, fault bands, escaping, console errors); it is
+// long because a browser start per check would cost seconds each.
 func TestReportInBrowser(t *testing.T) {
 	needBrowser(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -110,7 +115,7 @@ func TestReportInBrowser(t *testing.T) {
 			problems = append(problems, "exception: "+msg)
 		}
 	}
-	tab, closeTab, err := openReport(ctx, htmlPath, 1280, record)
+	tab, closeTab, err := browser.Open(ctx, htmlPath, 1280, record)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +217,7 @@ func TestScreenshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	pngPath := filepath.Join(dir, "shot.png")
-	if err := Screenshot(ctx, htmlPath, pngPath, 1000); err != nil {
+	if err := browser.Screenshot(ctx, htmlPath, pngPath, 1000); err != nil {
 		t.Fatal(err)
 	}
 	f, err := os.Open(pngPath)

@@ -10,38 +10,19 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/benchmq/bench/report/gate"
 )
 
-// Metrics compared between a baseline and a new result. The names are the
-// keys of CompareOptions.Thresholds and of `bench compare --threshold`.
+// The compared metrics and their noise floors are the metric table's
+// (Metric.Compare, Metric.Floor): a change smaller than the floor, in absolute
+// terms, is never a regression however large it is relatively.
 const (
-	MetricP50         = "p50_ms"         // end-to-end latency p50
-	MetricP99         = "p99_ms"         // end-to-end latency p99
-	MetricMax         = "max_ms"         // end-to-end latency max
-	MetricThroughput  = "complete_per_s" // completions per second (higher is better)
-	MetricDrain       = "drain_seconds"
-	MetricPeakRSS     = "peak_rss_bytes" // peak worker RSS
-	MetricRetries     = "retries"
 	defaultMaxRegress = 0.15
 	defaultMinSamples = 1000
+	notGatedSamples   = "fewer than %d samples"
+	notGatedAbsFloor  = "below the noise floor"
 )
-
-// Noise floors: a change smaller than these, in absolute terms, is never a
-// regression however large it is relatively.
-const (
-	FloorLatencyMS   = 1.0     // 1 ms
-	FloorThroughput  = 1.0     // 1 job/s
-	FloorDrainS      = 1.0     // drains shorter than 1 s on both sides are not gated
-	FloorRSSBytes    = 1 << 20 // 1 MiB
-	FloorRetries     = 10.0    // 10 retries
-	notGatedSamples  = "fewer than %d samples"
-	notGatedAbsFloor = "below the noise floor"
-)
-
-// CompareMetrics lists the compared metrics in report order.
-func CompareMetrics() []string {
-	return []string{MetricP50, MetricP99, MetricMax, MetricThroughput, MetricDrain, MetricPeakRSS, MetricRetries}
-}
 
 // CompareOptions configures Compare. The zero value is usable.
 type CompareOptions struct {
@@ -73,7 +54,7 @@ func (o CompareOptions) validate() error {
 		errs = append(errs, fmt.Errorf("min samples %d: must not be negative", o.MinSamples))
 	}
 	for _, k := range sortedKeys(o.Thresholds) {
-		if !slices.Contains(CompareMetrics(), k) {
+		if m, ok := LookupMetric(k); !ok || !m.Compare {
 			errs = append(errs, fmt.Errorf("threshold for unknown metric %q (known: %s)", k, strings.Join(CompareMetrics(), ", ")))
 		}
 		if v := o.Thresholds[k]; v < 0 || math.IsNaN(v) {
@@ -169,49 +150,36 @@ func Compare(base, cur *Result, opts CompareOptions) (*Comparison, error) {
 	return c, nil
 }
 
-// metricSpec describes how one metric is read and judged.
-type metricSpec struct {
-	name         string
-	get          func(*Variant) float64
-	higherBetter bool
-	floor        float64
-	latency      bool
-}
-
-func metricSpecs() []metricSpec {
-	return []metricSpec{
-		{name: MetricP50, get: func(v *Variant) float64 { return v.LatencyMS.EndToEnd.P50 }, floor: FloorLatencyMS, latency: true},
-		{name: MetricP99, get: func(v *Variant) float64 { return v.LatencyMS.EndToEnd.P99 }, floor: FloorLatencyMS, latency: true},
-		{name: MetricMax, get: func(v *Variant) float64 { return v.LatencyMS.EndToEnd.Max }, floor: FloorLatencyMS, latency: true},
-		{name: MetricThroughput, get: func(v *Variant) float64 { return v.Throughput.CompletePerS }, floor: FloorThroughput, higherBetter: true},
-		{name: MetricDrain, get: func(v *Variant) float64 { return v.DrainSeconds }, floor: FloorDrainS},
-		{name: MetricPeakRSS, get: func(v *Variant) float64 { return float64(v.Peak.WorkerRSSBytes) }, floor: FloorRSSBytes},
-		{name: MetricRetries, get: func(v *Variant) float64 { return float64(v.Ledger.Retries) }, floor: FloorRetries},
-	}
-}
-
 func compareVariant(ov, nv *Variant, opts CompareOptions) []MetricDelta {
 	var out []MetricDelta
-	for _, s := range metricSpecs() {
-		d := MetricDelta{Metric: s.name, Old: s.get(ov), New: s.get(nv), Threshold: opts.MaxRegression}
-		if t, ok := opts.Thresholds[s.name]; ok {
-			d.Threshold = t
+	for _, m := range metrics {
+		if !m.Compare {
+			continue
+		}
+		oldV, _ := m.Value(ov)
+		newV, _ := m.Value(nv)
+		d := MetricDelta{Metric: m.Name, Old: oldV, New: newV, Threshold: opts.MaxRegression}
+		for _, name := range append([]string{m.Name}, m.Aliases...) {
+			if t, ok := opts.Thresholds[name]; ok {
+				d.Threshold = t
+			}
 		}
 		d.Change = relChange(d.Old, d.New)
 		worse := d.New - d.Old // positive = worse
-		if s.higherBetter {
+		if m.Better == Higher {
 			worse = -worse
 		}
+		latency := m.Kind == gate.Duration && m.Name != "drain_seconds"
 		switch {
-		case s.latency && (ov.LatencyMS.EndToEnd.Count < opts.MinSamples || nv.LatencyMS.EndToEnd.Count < opts.MinSamples):
+		case latency && (ov.LatencyMS.EndToEnd.Count < opts.MinSamples || nv.LatencyMS.EndToEnd.Count < opts.MinSamples):
 			d.Verdict, d.Note = VerdictNotGated, fmt.Sprintf(notGatedSamples, opts.MinSamples)
-		case s.name == MetricDrain && d.Old < FloorDrainS && d.New < FloorDrainS:
+		case m.Name == "drain_seconds" && d.Old < m.Floor && d.New < m.Floor:
 			d.Verdict, d.Note = VerdictNotGated, "drain under 1 s"
-		case s.name == MetricPeakRSS && (d.Old == 0 || d.New == 0):
+		case m.Kind == gate.Size && (d.Old == 0 || d.New == 0):
 			d.Verdict, d.Note = VerdictNotGated, "not measured"
-		case worse != 0 && math.Abs(worse) < s.floor && (d.Old == 0 || math.Abs(worse)/math.Abs(d.Old) > d.Threshold):
+		case worse != 0 && math.Abs(worse) < m.Floor && (d.Old == 0 || math.Abs(worse)/math.Abs(d.Old) > d.Threshold):
 			d.Verdict, d.Note = VerdictNotGated, notGatedAbsFloor
-		case math.Abs(worse) < s.floor:
+		case math.Abs(worse) < m.Floor:
 			d.Verdict = VerdictOK
 		case worse > 0 && (d.Old == 0 || worse/math.Abs(d.Old) > d.Threshold):
 			d.Verdict = VerdictRegressed
@@ -271,21 +239,6 @@ func (c *Comparison) Print(w io.Writer) error {
 		return fmt.Errorf("print comparison: %w", err)
 	}
 	return nil
-}
-
-// FormatMetric formats a compared metric's value with its unit.
-func FormatMetric(metric string, v float64) string {
-	switch metric {
-	case MetricP50, MetricP99, MetricMax:
-		return fmt.Sprintf("%.2f ms", v)
-	case MetricThroughput:
-		return fmt.Sprintf("%.1f/s", v)
-	case MetricDrain:
-		return fmt.Sprintf("%.2f s", v)
-	case MetricPeakRSS:
-		return fmt.Sprintf("%.1f MiB", v/(1<<20))
-	}
-	return fmt.Sprintf("%.0f", v)
 }
 
 // FormatChange formats a relative change as a signed percentage.

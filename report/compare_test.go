@@ -66,10 +66,10 @@ func TestCompareDetectsP99Regression(t *testing.T) {
 	if !c.Regressed() {
 		t.Fatal("doubled p99: not reported as a regression")
 	}
-	if m := verdictOf(t, c, "prefetch=100", MetricP99); m.Verdict != VerdictRegressed || m.Change < 0.99 || m.Change > 1.01 {
+	if m := verdictOf(t, c, "prefetch=100", "p99(end_to_end)"); m.Verdict != VerdictRegressed || m.Change < 0.99 || m.Change > 1.01 {
 		t.Errorf("p99 delta %+v", m)
 	}
-	if m := verdictOf(t, c, "prefetch=10", MetricP99); m.Verdict != VerdictOK {
+	if m := verdictOf(t, c, "prefetch=10", "p99(end_to_end)"); m.Verdict != VerdictOK {
 		t.Errorf("untouched variant: %+v", m)
 	}
 	var b bytes.Buffer
@@ -80,7 +80,7 @@ func TestCompareDetectsP99Regression(t *testing.T) {
 		t.Errorf("print:\n%s", b.String())
 	}
 	// A per-metric threshold above the change lets it pass.
-	c, err = Compare(base, cur, CompareOptions{Thresholds: map[string]float64{MetricP99: 1.5}})
+	c, err = Compare(base, cur, CompareOptions{Thresholds: map[string]float64{"p99(end_to_end)": 1.5}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,10 +99,10 @@ func TestCompareNoise(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m := verdictOf(t, c, "prefetch=10", MetricThroughput); m.Verdict != VerdictRegressed {
+	if m := verdictOf(t, c, "prefetch=10", "complete_per_s"); m.Verdict != VerdictRegressed {
 		t.Errorf("halved throughput: %+v", m)
 	}
-	if m := verdictOf(t, c, "prefetch=10", MetricDrain); m.Verdict != VerdictImproved {
+	if m := verdictOf(t, c, "prefetch=10", "drain_seconds"); m.Verdict != VerdictImproved {
 		t.Errorf("drain to 0: %+v", m)
 	}
 
@@ -127,7 +127,7 @@ func TestCompareNoise(t *testing.T) {
 		t.Errorf("noise reported as a regression:\n%s", b.String())
 	}
 	for _, want := range []struct{ variant, metric string }{
-		{"prefetch=10", MetricP99}, {"prefetch=100", MetricDrain}, {"prefetch=100", MetricP50},
+		{"prefetch=10", "p99(end_to_end)"}, {"prefetch=100", "drain_seconds"}, {"prefetch=100", "p50(end_to_end)"},
 	} {
 		if m := verdictOf(t, c, want.variant, want.metric); m.Verdict != VerdictNotGated || m.Note == "" {
 			t.Errorf("%s %s: %+v, want not gated", want.variant, want.metric, m)

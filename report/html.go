@@ -30,6 +30,7 @@ var pageTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"num":    func(v float64) string { return formatNum(v) },
 	"bytes":  func(v int64) string { return formatBytes(float64(v)) },
 	"secs":   formatSeconds,
+	"secsp":  func(v *float64) string { return formatSeconds(*v) },
 	"metric": FormatMetric,
 	"change": FormatChange,
 	"join":   strings.Join,
@@ -373,10 +374,7 @@ func formatBytes(v float64) string {
 	return fmt.Sprintf("%.0f B", v)
 }
 
-// formatSeconds formats a duration in seconds; negative values mean "never".
+// formatSeconds formats a duration in seconds.
 func formatSeconds(v float64) string {
-	if v < 0 {
-		return "never"
-	}
 	return strconv.FormatFloat(v, 'f', 2, 64) + " s"
 }

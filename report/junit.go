@@ -14,6 +14,7 @@ type junitSuites struct {
 	Tests    int          `xml:"tests,attr"`
 	Failures int          `xml:"failures,attr"`
 	Errors   int          `xml:"errors,attr"`
+	Skipped  int          `xml:"skipped,attr"`
 	Suites   []junitSuite `xml:"testsuite"`
 }
 
@@ -22,6 +23,7 @@ type junitSuite struct {
 	Tests     int             `xml:"tests,attr"`
 	Failures  int             `xml:"failures,attr"`
 	Errors    int             `xml:"errors,attr"`
+	Skipped   int             `xml:"skipped,attr"`
 	Timestamp string          `xml:"timestamp,attr,omitempty"`
 	Hostname  string          `xml:"hostname,attr,omitempty"`
 	Props     *junitPropsList `xml:"properties,omitempty"`
@@ -43,6 +45,11 @@ type junitCase struct {
 	Classname string        `xml:"classname,attr"`
 	Failure   *junitFailure `xml:"failure,omitempty"`
 	Error     *junitFailure `xml:"error,omitempty"`
+	Skipped   *junitSkipped `xml:"skipped,omitempty"`
+}
+
+type junitSkipped struct {
+	Message string `xml:"message,attr"`
 }
 
 type junitFailure struct {
@@ -53,8 +60,10 @@ type junitFailure struct {
 
 // WriteJUnit writes r as JUnit XML: one testsuite per variant, one testcase
 // per gate. A failed gate is a <failure> carrying the measured value; a gate
-// whose metric was not measured is an <error>. A variant that failed to run is
-// an <error> testcase named "run".
+// whose metric was not measured is an <error>; a gate that was not evaluated
+// (a --set pinned its matrix key, the variant was aborted) is <skipped/> with
+// the reason, never a pass. A variant that failed to run is an <error>
+// testcase named "run"; one an abort gate ended is a <failure> named "abort".
 func WriteJUnit(w io.Writer, r *Result) error {
 	doc := junitSuites{Name: "bench " + r.Scenario.Name}
 	for _, v := range r.Variants {
@@ -71,9 +80,17 @@ func WriteJUnit(w io.Writer, r *Result) error {
 				Error: &junitFailure{Message: v.Error, Type: "environment", Text: v.Error}})
 			s.Errors++
 		}
+		if a := v.Aborted; a != nil {
+			s.Cases = append(s.Cases, junitCase{Name: "abort", Classname: class,
+				Failure: &junitFailure{Message: a.Reason, Type: "abort", Text: a.Reason}})
+			s.Failures++
+		}
 		for _, g := range v.Gates {
 			c := junitCase{Name: g.Expr, Classname: class}
 			switch {
+			case g.Skipped:
+				c.Skipped = &junitSkipped{Message: g.Reason}
+				s.Skipped++
 			case g.Error != "":
 				c.Error = &junitFailure{Message: g.Error, Type: "gate", Text: g.Error}
 				s.Errors++
@@ -97,6 +114,7 @@ func WriteJUnit(w io.Writer, r *Result) error {
 		doc.Tests += s.Tests
 		doc.Failures += s.Failures
 		doc.Errors += s.Errors
+		doc.Skipped += s.Skipped
 		doc.Suites = append(doc.Suites, s)
 	}
 	if _, err := io.WriteString(w, xml.Header); err != nil {

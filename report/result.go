@@ -25,13 +25,19 @@ type Result struct {
 	Error       string `json:"error,omitempty"`       // an environment failure that ended the run early
 }
 
-// Scenario identifies the scenario file a result came from.
+// Scenario identifies the scenario file a result came from, and what ran:
+// the file after the --set overrides.
 type Scenario struct {
 	Name        string `json:"name"`
 	File        string `json:"file"`
-	SHA256      string `json:"sha256"`
+	SHA256      string `json:"sha256"` // of the file as read
 	Seed        int64  `json:"seed"`
 	Description string `json:"description,omitempty"`
+
+	Overrides       []string `json:"overrides,omitempty"`        // the --set flags, in order, as given
+	Effective       string   `json:"effective,omitempty"`        // the scenario that ran, as YAML: the file with the overrides applied and pinned matrix keys removed
+	EffectiveSHA256 string   `json:"effective_sha256,omitempty"` // of Effective
+	Namespace       string   `json:"namespace,omitempty"`        // --namespace: the prefix of the app, task and event names on the broker
 }
 
 // Env describes where a result was measured.
@@ -43,6 +49,7 @@ type Env struct {
 	CPUs          int    `json:"cpus"`
 	BrokerKind    string `json:"broker_kind,omitempty"` // external | managed | container
 	OS            string `json:"os,omitempty"`
+	BenchVersion  string `json:"bench_version,omitempty"` // `bench --version` of the binary that ran
 }
 
 // Variant is one cell of the scenario's matrix.
@@ -68,6 +75,16 @@ type Variant struct {
 	Histograms   map[string]string `json:"histograms,omitempty"`    // kind -> base64 HdrHistogram V2 compressed (values in µs)
 	Warnings     []string          `json:"warnings,omitempty"`
 	Error        string            `json:"error,omitempty"`
+	Aborted      *Abort            `json:"aborted,omitempty"` // an abort gate ended the variant early
+}
+
+// Abort is why an abort gate ended a variant before its load and drain were done.
+type Abort struct {
+	Gate    string  `json:"gate"`    // the expression
+	Value   float64 `json:"value"`   // the metric when it failed, in its base unit
+	Display string  `json:"display"` // the same in the gate's unit
+	AtS     float64 `json:"at_s"`    // seconds since the load started
+	Reason  string  `json:"reason"`  // for people: what failed and what was skipped
 }
 
 // Ledger is every job's fate, counted exactly.
@@ -131,17 +148,54 @@ type Breaker struct {
 
 // Fault is one applied fault with its real start and end, relative to the load start.
 type Fault struct {
-	AtS             float64 `json:"at_s"`
-	UntilS          float64 `json:"until_s"`
-	Target          string  `json:"target"`
-	Kind            string  `json:"kind"`
-	RecoverySeconds float64 `json:"recovery_seconds"` // -1 when the completion rate never recovered
+	AtS    float64 `json:"at_s"`
+	UntilS float64 `json:"until_s"`
+	Target string  `json:"target"`
+	Kind   string  `json:"kind"`
+	// RecoverySeconds is from the fault's end until the completion rate was
+	// back to normal; null when that was not reached or could not be
+	// observed, and RecoveryNote says which.
+	RecoverySeconds *float64 `json:"recovery_seconds"`
+	RecoveryNote    string   `json:"recovery_note,omitempty"`
 
-	DetectSeconds float64 `json:"detect_seconds,omitempty"` // first error or breaker open after the fault started; -1 when never seen
-	BacklogPeak   int64   `json:"backlog_peak,omitempty"`   // highest queue_ready during the fault and its recovery
-	LostDuring    bool    `json:"lost_during,omitempty"`    // whether the variant lost jobs (lost > 0)
-	Error         string  `json:"error,omitempty"`          // the fault could not be applied
-	Detail        string  `json:"detail,omitempty"`         // e.g. "latency=1s stream=down"
+	// DetectSeconds is from the fault's start to the first failed attempt or
+	// breaker opening; null when none was seen, and DetectNote says so.
+	DetectSeconds *float64 `json:"detect_seconds"`
+	DetectNote    string   `json:"detect_note,omitempty"`
+	BacklogPeak   int64    `json:"backlog_peak,omitempty"` // highest queue_ready during the fault and its recovery
+	LostDuring    bool     `json:"lost_during,omitempty"`  // whether the variant lost jobs (lost > 0)
+	Error         string   `json:"error,omitempty"`        // the fault could not be applied
+	Detail        string   `json:"detail,omitempty"`       // e.g. "latency=1s stream=down"
+}
+
+// Notes on figures an older bench wrote as -1.
+const (
+	legacyRecoveryNote = "not recovered (written as -1 by an older bench)"
+	legacyDetectNote   = "not seen (written as -1 by an older bench)"
+)
+
+// UnmarshalJSON reads a fault, turning the -1 that older results wrote for
+// "not reached" into null with a note.
+func (f *Fault) UnmarshalJSON(data []byte) error {
+	type plain Fault
+	var p plain
+	if err := json.Unmarshal(data, &p); err != nil {
+		return err
+	}
+	if p.RecoverySeconds != nil && *p.RecoverySeconds < 0 {
+		p.RecoverySeconds = nil
+		if p.RecoveryNote == "" {
+			p.RecoveryNote = legacyRecoveryNote
+		}
+	}
+	if p.DetectSeconds != nil && *p.DetectSeconds < 0 {
+		p.DetectSeconds = nil
+		if p.DetectNote == "" {
+			p.DetectNote = legacyDetectNote
+		}
+	}
+	*f = Fault(p)
+	return nil
 }
 
 // Gate is one evaluated gate expression.
@@ -152,6 +206,12 @@ type Gate struct {
 	Error  string  `json:"error,omitempty"` // the metric was not measured in this variant
 
 	Display string `json:"display,omitempty"` // Value in the gate's unit, e.g. "21.8MiB" or "8.262s"
+	// Skipped: the gate was not evaluated (Passed is false), for Reason: a
+	// --set pinned a matrix key its when names to another value, or the
+	// variant was aborted before the metric was known.
+	Skipped bool   `json:"skipped,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+	Abort   bool   `json:"abort,omitempty"` // an abort gate: checked during the run as well
 }
 
 // ReadFile reads and checks a result.json.

@@ -30,8 +30,8 @@ func syntheticResult(t testing.TB) *Result {
 			Peak:         Peak{WorkerRSSBytes: int64(40+60*i) << 20, WorkerHeapBytes: int64(20+40*i) << 20, QueueReady: 9000, QueueUnacked: int64(20 + 180*i), WorkerInflight: 16},
 			Breaker:      Breaker{Opened: 1, OpenSeconds: 5},
 			Faults: []Fault{
-				{AtS: 20, UntilS: 30, Target: "dependency", Kind: "latency", Detail: "latency=1s", RecoverySeconds: 3.2, DetectSeconds: 0.4, BacklogPeak: 4000},
-				{AtS: 40, UntilS: 40, Target: "worker", Kind: "kill", RecoverySeconds: -1, DetectSeconds: -1},
+				{AtS: 20, UntilS: 30, Target: "dependency", Kind: "latency", Detail: "latency=1s", RecoverySeconds: ptr(3.2), DetectSeconds: ptr(0.4), BacklogPeak: 4000},
+				{AtS: 40, UntilS: 40, Target: "worker", Kind: "kill", RecoveryNote: "the completion rate was not back to 90% of its rate before the fault by the end of the run", DetectNote: "no failed attempt or breaker opening was seen"},
 			},
 			Gates: []Gate{
 				{Expr: "lost == 0", Passed: true, Value: 0},
@@ -98,3 +98,5 @@ func syntheticResult(t testing.TB) *Result {
 	}
 	return r
 }
+
+func ptr(v float64) *float64 { return &v }

@@ -13,6 +13,8 @@ load:
   - spike: {jobs: 10}
 `
 
+// TestParseErrors is one table of bad input and the error it must produce;
+// its length is the table's.
 func TestParseErrors(t *testing.T) {
 	tests := []struct {
 		name string
@@ -43,20 +45,20 @@ func TestParseErrors(t *testing.T) {
 		{"task and event", base + "event: job.created\n", nil, "5:1: task and event are exclusive"},
 		{"neither task nor event", "name: t\nload:\n  - spike: {jobs: 10}\n", nil, "1:1: missing task or event"},
 		{"bad scenario name", "name: Spike_1\ntask: bench.job.process\nload:\n  - spike: {jobs: 10}\n", nil, `1:7: name: "Spike_1" must match [a-z0-9-]+`},
-		{"short task", "name: t\ntask: bench.job\nload:\n  - spike: {jobs: 10}\n", nil, `2:7: task: "bench.job" has 2 segment(s), needs at least 3`},
-		{"bad task segment", "name: t\ntask: bench.Job.process\nload:\n  - spike: {jobs: 10}\n", nil, `2:7: task: segment "Job"`},
-		{"task of another app", base + "app: api\n", nil, `2:7: task: "bench.job.process" belongs to app "bench", not "api"`},
+		{"short task", "name: t\ntask: bench.job\nload:\n  - spike: {jobs: 10}\n", nil, `2:7: task: invalid task name "bench.job": want at least 3 segments (app.model.verb), got 2`},
+		{"bad task segment", "name: t\ntask: bench.Job.process\nload:\n  - spike: {jobs: 10}\n", nil, `2:7: task: invalid task name "bench.Job.process": segment 2`},
+		{"task of another app", base + "app: api\n", nil, `2:7: task: task "bench.job.process" belongs to app "bench", not "api"`},
 		{"event needs app", "name: t\nevent: job.created\nload:\n  - spike: {jobs: 10}\n", nil, `2:8: event: needs app`},
-		{"short event", "name: t\napp: a\nevent: job\nload:\n  - spike: {jobs: 10}\n", nil, `3:8: event: "job" has 1 segment(s), needs at least 2`},
-		{"bad emit", base + "job: {emit: Job.done}\n", nil, `5:13: job.emit: segment "Job"`},
+		{"short event", "name: t\napp: a\nevent: job\nload:\n  - spike: {jobs: 10}\n", nil, `3:8: event: invalid event name "job": want at least 2 segments`},
+		{"bad emit", base + "job: {emit: Job.done}\n", nil, `5:13: job.emit: invalid event name "Job.done": segment 1`},
 		{"rate out of range", base + "job: {fail_rate: 1.5}\n", nil, `5:18: job.fail_rate: must be between 0 and 1, got 1.5`},
 		{"negative count", base + "workers: {processes: -1}\n", nil, `5:22: workers.processes: must be between 1 and 256, got -1`},
 		{"prefetch too large", base + "workers: {prefetch: 70000}\n", nil, `5:21: workers.prefetch: must be between 0 and 65535`},
 		{"bad queue type", base + "queue: {type: stream}\n", nil, `5:15: queue.type: must be one of classic, quorum, got "stream"`},
-		{"max below min delay", base + "workers: {retry: {min_delay: 1s, max_delay: 500ms}}\n", nil, "5:45: workers.retry: max_delay 500ms is below min_delay 1s"},
-		{"max below default min delay", base + "workers: {retry: {max_delay: 50ms}}\n", nil, "5:30: workers.retry: max_delay 50ms is below min_delay 100ms"},
+		{"max below min delay", base + "workers: {retry: {min_delay: 1s, max_delay: 500ms}}\n", nil, "5:45: workers.retry: retry max delay 500ms: must not be below min delay 1s"},
+		{"max below default min delay", base + "workers: {retry: {max_delay: 50ms}}\n", nil, "5:30: workers.retry: retry max delay 50ms: must not be below min delay 100ms"},
 		{"bad retry mode", base + "workers: {retry: {mode: sleep}}\n", nil, `5:25: workers.retry.mode: must be one of broker, inprocess`},
-		{"zero failure ratio", base + "workers: {breaker: {failure_ratio: 0}}\n", nil, `5:36: workers.breaker.failure_ratio: must be above zero`},
+		{"zero failure ratio", base + "workers: {breaker: {failure_ratio: 0}}\n", nil, `5:36: workers.breaker.failure_ratio: must be above 0`},
 		{"lognormal p99 below p50", base + "job: {work: {dist: lognormal, p50: 5ms, p99: 1ms}}\n", nil, `5:46: job.work: p99 1ms is below p50 5ms`},
 		{"dist key of another kind", base + "job: {work: {dist: exponential, mean: 5ms, p99: 1ms}}\n", nil, `5:44: job.work: p99 is not used by dist exponential`},
 		{"unknown dist", base + "job: {work: {dist: gamma}}\n", nil, `5:20: job.work.dist: must be one of fixed, exponential, lognormal`},
@@ -69,28 +71,28 @@ func TestParseErrors(t *testing.T) {
 		{"matrix not a list", base + "matrix:\n  workers.prefetch: 1\n", nil, `6:21: matrix.workers.prefetch: must be a non-empty list`},
 		{"matrix into a scalar", base + "matrix:\n  name.x: [1]\n", nil, `6:3: matrix: name is "t", not a mapping or a list`},
 		{"matrix combination", base + "workers: {retry: {max_delay: 1s}}\nmatrix:\n  workers.retry.min_delay: [10ms, 2s]\n", nil,
-			"5:30: workers.retry: max_delay 1s is below min_delay 2s (in matrix variant workers.retry.min_delay=2s)"},
-		{"unknown toxic", base + "faults:\n  - {at: 1s, for: 1s, target: broker, toxic: latncy}\n", nil, `6:46: faults.0.toxic: unknown toxic "latncy"; did you mean latency?`},
+			"5:30: workers.retry: retry max delay 1s: must not be below min delay 2s (in matrix variant workers.retry.min_delay=2s)"},
+		{"unknown toxic", base + "faults:\n  - {at: 1s, for: 1s, target: broker, toxic: latncy}\n", nil, `6:46: faults.0: unknown toxic "latncy"; want one of bandwidth, latency, limit_data, reset_peer, slicer, slow_close, timeout; did you mean latency?`},
 		{"attribute of another toxic", base + "faults:\n  - {at: 1s, for: 1s, target: broker, toxic: bandwidth, rate: 100, latency: 1s}\n", nil,
 			"6:68: faults.0: latency is not an attribute of toxic bandwidth (it takes rate)"},
 		{"toxic attribute required", base + "faults:\n  - {at: 1s, for: 1s, target: broker, toxic: latency}\n", nil, "6:5: faults.0: toxic latency needs latency"},
 		{"toxic ms granularity", base + "faults:\n  - {at: 1s, for: 1s, target: broker, toxic: latency, latency: 1500us}\n", nil,
 			"6:64: faults.0.latency: 1.5ms is not a whole number of 1ms"},
 		{"missing for", base + "faults:\n  - {at: 1s, target: broker, toxic: latency, latency: 1s}\n", nil, "6:5: faults.0: missing for (how long the latency lasts)"},
-		{"instant with for", base + "faults:\n  - {at: 1s, for: 2s, target: worker, action: kill}\n", nil, "6:14: faults.0: action kill is instantaneous: remove for"},
+		{"instant with for", base + "faults:\n  - {at: 1s, for: 2s, target: worker, action: kill}\n", nil, "6:14: faults.0: action kill of the worker is instantaneous: remove for"},
 		{"worker toxic", base + "faults:\n  - {at: 1s, for: 2s, target: worker, toxic: latency, latency: 1s}\n", nil, "6:46: faults.0: a worker takes an action"},
-		{"worker action", base + "faults:\n  - {at: 1s, target: worker, action: restart}\n", nil, `6:38: faults.0.action: must be one of kill, stop, pause for target worker, got "restart"`},
+		{"worker action", base + "faults:\n  - {at: 1s, target: worker, action: restart}\n", nil, `6:38: faults.0: action must be one of kill, stop, pause for target worker, got "restart"`},
 		{"two fault kinds", base + "faults:\n  - {at: 1s, for: 1s, target: broker, down: true, action: block}\n", nil, "6:5: faults.0: needs exactly one of toxic, down: true or action"},
-		{"stream on action", base + "faults:\n  - {at: 1s, for: 1s, target: broker, action: block, stream: up}\n", nil, "6:54: faults.0: stream applies to toxics only"},
-		{"bad target", base + "faults:\n  - {at: 1s, for: 1s, target: db, down: true}\n", nil, `6:31: faults.0.target: must be one of dependency, broker, worker, got "db"`},
+		{"stream on action", base + "faults:\n  - {at: 1s, for: 1s, target: broker, action: block, stream: up}\n", nil, "6:62: faults.0: stream applies to toxics only"},
+		{"bad target", base + "faults:\n  - {at: 1s, for: 1s, target: db, down: true}\n", nil, `6:31: faults.0: target must be one of dependency, broker, worker, got "db"`},
 		{"fault after the run", base + "faults:\n  - {at: 200s, target: worker, action: kill}\n", nil, "6:5: fault at 3m20s starts after the run ends (load 0s + drain_timeout 2m0s)"},
 		{"dependency fault without calls", base + "faults:\n  - {at: 1s, for: 1s, target: dependency, down: true}\n", nil, "6:5: a dependency fault needs job.dependency_calls > 0"},
 		{"duplicate key", base + "seed: 1\nseed: 2\n", nil, "6:1: duplicate key seed"},
-		{"gate unknown metric", base + "gates:\n  - p99(e2e) < 2s\n", nil, `6:5: gates.0: unknown latency "e2e" in p99(e2e)`},
+		{"gate unknown metric", base + "gates:\n  - p99(e2e) < 2s\n", nil, `6:5: gates.0: unknown metric p99(e2e); want one of p99(end_to_end)`},
 		{"gate unit column", base + "gates:\n  - lost == 5ms\n", nil, `6:14: gates.0: lost is a count`},
 		{"quoted gate column", base + "gates:\n  - \"lost = 0\"\n", nil, `6:11: gates.0: unknown operator "="`},
 		{"gate not a string", base + "gates:\n  - 5\n", nil, `6:5: gates.0: must be an expression`},
-		{"baseline metric", base + "baseline: {max_regression: 15%, thresholds: {p99(e2e): 10%}}\n", nil, "5:46: baseline.thresholds: unknown metric p99(e2e)"},
+		{"baseline metric", base + "baseline: {max_regression: 15%, thresholds: {p99(e2e): 10%}}\n", nil, "5:46: baseline.thresholds: p99(e2e) is not a compared metric"},
 		{"baseline fraction", base + "baseline: {max_regression: 15}\n", nil, `5:28: baseline.max_regression: bad fraction "15": must be in [0, 1]; write 15% for a percentage`},
 		{"chaos url", base + "chaos: {toxiproxy_url: localhost}\n", nil, "5:24: chaos.toxiproxy_url: must be an http://"},
 		{"yaml syntax", base + "workers: {processes: 1\n", nil, "did not find expected ',' or '}'"},
@@ -177,8 +179,8 @@ func TestCheckBroker(t *testing.T) {
 	}
 	err = s.CheckBroker(false)
 	var es Errors
-	if !errors.As(err, &es) || len(es) != 2 {
-		t.Fatalf("CheckBroker(external) = %v, want 2 errors", err)
+	if !errors.As(err, &es) || len(es) != 3 {
+		t.Fatalf("CheckBroker(external) = %v, want 3 errors (every broker action)", err)
 	}
 	if got := es[0].Error(); got != "s.yaml:6:5: broker restart needs a managed broker (broker.managed: true), but the broker is external" {
 		t.Errorf("first error = %q", got)

@@ -8,11 +8,11 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// matrix decodes the axes; their values are checked when the variants are built.
-func (d *decoder) matrix(n *yaml.Node) []Axis {
+// decodeMatrix decodes the axes; their values are checked when the variants are built.
+func decodeMatrix(d *decoder, n *yaml.Node, _ string, s *Scenario) {
 	o := d.object(n, "matrix")
 	if o == nil {
-		return nil
+		return
 	}
 	var axes []Axis
 	combos := 1
@@ -49,12 +49,12 @@ func (d *decoder) matrix(n *yaml.Node) []Axis {
 			ax.nodes = append(ax.nodes, item)
 		}
 		if combos *= len(ax.Values); combos > maxVariants {
-			d.errf(k, "matrix", "has more than %d combinations", maxVariants)
-			return nil
+			d.errf(k, "matrix", "has %d combinations or more, more than the limit of %d", combos, maxVariants)
+			return
 		}
 		axes = append(axes, ax)
 	}
-	return axes
+	s.Matrix = axes
 }
 
 // expand decodes every combination of the matrix into its own scenario. It
@@ -97,6 +97,7 @@ func expand(base *Scenario, seen map[string]bool) ([]Variant, Errors) {
 			}
 		}
 		s.File, s.SHA256, s.Source, s.root, s.origin = base.File, base.SHA256, base.Source, root, org
+		s.Overrides, s.Effective, s.EffectiveSHA256, s.Pinned = base.Overrides, base.Effective, base.EffectiveSHA256, base.Pinned
 		v := Variant{Name: name, Params: map[string]any{}, Scenario: s}
 		for i, ax := range base.Matrix {
 			v.Params[ax.Key] = ax.Values[idx[i]]

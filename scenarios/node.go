@@ -128,161 +128,201 @@ func (o *obj) require(keys ...string) bool {
 	return ok
 }
 
-// scalar returns the value node of key if it is a scalar, recording an error otherwise.
-func (o *obj) scalar(key, want string) (*yaml.Node, bool) {
-	v := o.vals[key]
-	if v == nil {
+// Node readers: each reads one value node at path, recording a problem in d
+// when it is not what the key wants.
+
+// scalar checks that n is a scalar (not a boolean), described as want otherwise.
+func (d *decoder) scalar(n *yaml.Node, path, want string) (*yaml.Node, bool) {
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!bool" {
+		d.errf(n, path, "must be %s, got %s", want, describe(n))
 		return nil, false
 	}
-	if v.Kind != yaml.ScalarNode || v.Tag == "!!bool" {
-		o.d.errf(v, join(o.path, key), "must be %s, got %s", want, describe(v))
-		return nil, false
-	}
-	return v, true
+	return n, true
 }
 
-func (o *obj) str(key string) (string, bool) {
-	v := o.vals[key]
-	if v == nil {
+func (d *decoder) str(n *yaml.Node, path string) (string, bool) {
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
+		d.errf(n, path, "must be a string, got %s", describe(n))
 		return "", false
 	}
-	if v.Kind != yaml.ScalarNode || v.Tag != "!!str" {
-		o.d.errf(v, join(o.path, key), "must be a string, got %s", describe(v))
-		return "", false
-	}
-	return v.Value, true
+	return n.Value, true
 }
 
-func (o *obj) boolean(key string) (bool, bool) {
-	v := o.vals[key]
-	if v == nil {
-		return false, false
-	}
+func (d *decoder) boolean(n *yaml.Node, path string) (bool, bool) {
 	var b bool
-	if v.Kind != yaml.ScalarNode || v.Tag != "!!bool" || v.Decode(&b) != nil {
-		o.d.errf(v, join(o.path, key), "must be true or false, got %s", describe(v))
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" || n.Decode(&b) != nil {
+		d.errf(n, path, "must be true or false, got %s", describe(n))
 		return false, false
 	}
 	return b, true
 }
 
-func (o *obj) integer(key string, lo, hi int64) (int64, bool) {
-	v := o.vals[key]
-	if v == nil {
-		return 0, false
-	}
+func (d *decoder) integer(n *yaml.Node, path string, lo, hi int64) (int64, bool) {
 	var i int64
-	if v.Kind != yaml.ScalarNode || v.Tag != "!!int" || v.Decode(&i) != nil {
-		o.d.errf(v, join(o.path, key), "must be an integer, got %s", describe(v))
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" || n.Decode(&i) != nil {
+		d.errf(n, path, "must be an integer, got %s", describe(n))
 		return 0, false
 	}
 	if i < lo || i > hi {
-		o.d.errf(v, join(o.path, key), "must be %s, got %d", rangeText(float64(lo), float64(hi)), i)
+		d.errf(n, path, "must be %s, got %d", rangeText(float64(lo), float64(hi)), i)
 		return 0, false
 	}
 	return i, true
 }
 
-func (o *obj) number(key string, lo, hi float64) (float64, bool) {
-	v := o.vals[key]
-	if v == nil {
-		return 0, false
-	}
+func (d *decoder) number(n *yaml.Node, path string, lo, hi float64) (float64, bool) {
 	var f float64
-	if v.Kind != yaml.ScalarNode || v.Tag != "!!int" && v.Tag != "!!float" || v.Decode(&f) != nil ||
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" && n.Tag != "!!float" || n.Decode(&f) != nil ||
 		math.IsNaN(f) || math.IsInf(f, 0) {
-		o.d.errf(v, join(o.path, key), "must be a number, got %s", describe(v))
+		d.errf(n, path, "must be a number, got %s", describe(n))
 		return 0, false
 	}
 	if f < lo || f > hi {
-		o.d.errf(v, join(o.path, key), "must be %s, got %v", rangeText(lo, hi), f)
+		d.errf(n, path, "must be %s, got %v", rangeText(lo, hi), f)
 		return 0, false
 	}
 	return f, true
 }
 
-// dur parses a duration no longer than hi.
-func (o *obj) dur(key string, hi time.Duration) (time.Duration, bool) {
-	v, ok := o.scalar(key, "a duration such as 250ms or 2s")
-	if !ok {
+// duration parses a duration no longer than hi; positive rejects zero.
+func (d *decoder) duration(n *yaml.Node, path string, positive bool, hi time.Duration) (time.Duration, bool) {
+	if _, ok := d.scalar(n, path, "a duration such as 250ms or 2s"); !ok {
 		return 0, false
 	}
-	d, err := parseDuration(v.Value)
+	v, err := parseDuration(n.Value)
 	if err != nil {
-		o.d.errf(v, join(o.path, key), "%v", err)
+		d.errf(n, path, "%v", err)
 		return 0, false
 	}
-	if d > hi {
-		o.d.errf(v, join(o.path, key), "%s is longer than the limit of %s", d, hi)
+	if v > hi {
+		d.errf(n, path, "%s is longer than the limit of %s", v, hi)
 		return 0, false
 	}
-	return d, true
+	if positive && v == 0 {
+		d.errf(n, path, "must be above zero")
+		return 0, false
+	}
+	return v, true
 }
 
-// positiveDur parses a duration that must be above zero.
-func (o *obj) positiveDur(key string, hi time.Duration) (time.Duration, bool) {
-	d, ok := o.dur(key, hi)
-	if ok && d == 0 {
-		o.d.errf(o.vals[key], join(o.path, key), "must be above zero")
+func (d *decoder) size(n *yaml.Node, path string, hi int64) (int64, bool) {
+	if _, ok := d.scalar(n, path, "a size such as 4KiB or a number of bytes"); !ok {
 		return 0, false
 	}
-	return d, ok
-}
-
-func (o *obj) size(key string, hi int64) (int64, bool) {
-	v, ok := o.scalar(key, "a size such as 4KiB or a number of bytes")
-	if !ok {
-		return 0, false
-	}
-	b, err := parseSize(v.Value)
+	b, err := parseSize(n.Value)
 	if err != nil {
-		o.d.errf(v, join(o.path, key), "%v", err)
+		d.errf(n, path, "%v", err)
 		return 0, false
 	}
 	if b > hi {
-		o.d.errf(v, join(o.path, key), "%d bytes is more than the limit of %d", b, hi)
+		d.errf(n, path, "%d bytes is more than the limit of %d", b, hi)
 		return 0, false
 	}
 	return b, true
 }
 
-func (o *obj) rate(key string) (float64, bool) {
-	v, ok := o.scalar(key, "a rate such as 200/s")
-	if !ok {
+func (d *decoder) rate(n *yaml.Node, path string) (float64, bool) {
+	if _, ok := d.scalar(n, path, "a rate such as 200/s"); !ok {
 		return 0, false
 	}
-	r, err := parseRate(v.Value)
+	r, err := parseRate(n.Value)
 	if err != nil {
-		o.d.errf(v, join(o.path, key), "%v", err)
+		d.errf(n, path, "%v", err)
 		return 0, false
 	}
 	return r, true
 }
 
-func (o *obj) fraction(key string) (float64, bool) {
-	v, ok := o.scalar(key, "a percentage such as 15% or a fraction")
-	if !ok {
+func (d *decoder) fraction(n *yaml.Node, path string) (float64, bool) {
+	if _, ok := d.scalar(n, path, "a percentage such as 15% or a fraction"); !ok {
 		return 0, false
 	}
-	f, err := parseFraction(v.Value)
+	f, err := parseFraction(n.Value)
 	if err != nil {
-		o.d.errf(v, join(o.path, key), "%v", err)
+		d.errf(n, path, "%v", err)
 		return 0, false
 	}
 	return f, true
 }
 
 // oneOf parses a string that must be one of the choices.
-func (o *obj) oneOf(key string, choices ...string) (string, bool) {
-	s, ok := o.str(key)
+func (d *decoder) oneOf(n *yaml.Node, path string, choices ...string) (string, bool) {
+	s, ok := d.str(n, path)
 	if !ok {
 		return "", false
 	}
 	if !contains(choices, s) {
-		o.d.errf(o.vals[key], join(o.path, key), "must be one of %s, got %q", strings.Join(choices, ", "), s)
+		msg := fmt.Sprintf("must be one of %s, got %q", strings.Join(choices, ", "), s)
+		if c := closest(s, choices); c != "" {
+			msg += fmt.Sprintf("; did you mean %s?", c)
+		}
+		d.errf(n, path, "%s", msg)
 		return "", false
 	}
 	return s, true
+}
+
+// Mapping readers: the same, for the value of a key of o (absent: not ok, no problem).
+
+func (o *obj) get(key string) (*yaml.Node, string, bool) {
+	v := o.vals[key]
+	return v, join(o.path, key), v != nil
+}
+
+func (o *obj) str(key string) (string, bool) {
+	if v, path, ok := o.get(key); ok {
+		return o.d.str(v, path)
+	}
+	return "", false
+}
+
+func (o *obj) boolean(key string) (bool, bool) {
+	if v, path, ok := o.get(key); ok {
+		return o.d.boolean(v, path)
+	}
+	return false, false
+}
+
+func (o *obj) number(key string, lo, hi float64) (float64, bool) {
+	if v, path, ok := o.get(key); ok {
+		return o.d.number(v, path, lo, hi)
+	}
+	return 0, false
+}
+
+func (o *obj) dur(key string, hi time.Duration) (time.Duration, bool) {
+	if v, path, ok := o.get(key); ok {
+		return o.d.duration(v, path, false, hi)
+	}
+	return 0, false
+}
+
+func (o *obj) positiveDur(key string, hi time.Duration) (time.Duration, bool) {
+	if v, path, ok := o.get(key); ok {
+		return o.d.duration(v, path, true, hi)
+	}
+	return 0, false
+}
+
+func (o *obj) size(key string, hi int64) (int64, bool) {
+	if v, path, ok := o.get(key); ok {
+		return o.d.size(v, path, hi)
+	}
+	return 0, false
+}
+
+func (o *obj) fraction(key string) (float64, bool) {
+	if v, path, ok := o.get(key); ok {
+		return o.d.fraction(v, path)
+	}
+	return 0, false
+}
+
+func (o *obj) oneOf(key string, choices ...string) (string, bool) {
+	if v, path, ok := o.get(key); ok {
+		return o.d.oneOf(v, path, choices...)
+	}
+	return "", false
 }
 
 func rangeText(lo, hi float64) string {

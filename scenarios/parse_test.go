@@ -17,6 +17,9 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/benchmq/bench/chaos/fault"
+	"github.com/benchmq/bench/worker"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -41,10 +44,10 @@ func TestGolden(t *testing.T) {
 	for _, v := range vs {
 		g.Variants = append(g.Variants, v.Name)
 	}
-	saved := s.Source
-	s.Source = nil
+	saved, eff := s.Source, s.Effective
+	s.Source, s.Effective = nil, nil // bytes: Source is the file, Effective is checked by TestEffectiveScenario
 	got, err := json.MarshalIndent(g, "", "  ")
-	s.Source = saved
+	s.Source, s.Effective = saved, eff
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,11 +84,11 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Workers{
-		Processes: 1, Concurrency: 1, Prefetch: 10, Timeout: 30 * time.Second,
-		Retry:   Retry{MaxAttempts: 5, MinDelay: 100 * time.Millisecond, MaxDelay: 10 * time.Second, Jitter: true, Mode: "broker"},
-		Breaker: Breaker{FailureRatio: 0.5, MinRequests: 20, OpenFor: 5 * time.Second},
+		Processes: 1, Concurrency: 1, Prefetch: 10, Timeout: 30 * time.Second, Burst: 1,
+		Retry:   worker.RetryPolicy{MaxAttempts: 5, MinDelay: 100 * time.Millisecond, MaxDelay: 10 * time.Second, Jitter: true, Mode: "broker"},
+		Breaker: worker.BreakerConfig{FailureRatio: 0.5, MinRequests: 20, OpenFor: 5 * time.Second, Window: 10 * time.Second},
 	}
-	if s.Workers != want {
+	if !reflect.DeepEqual(s.Workers, want) {
 		t.Errorf("Workers = %+v, want %+v", s.Workers, want)
 	}
 	if s.App != "bench" || s.Queue.Type != "classic" || s.DrainTimeout != 120*time.Second || s.SeedSet {
@@ -290,13 +293,13 @@ faults:
 		dur    time.Duration
 	}
 	want := []got{
-		{"latency", map[string]int64{"latency": 1000, "jitter": 250}, "down", 2 * time.Second},
+		{"latency", map[string]int64{"latency": 1000, "jitter": 250}, "", 2 * time.Second},
 		{"bandwidth", map[string]int64{"rate": 1000}, "both", 2 * time.Second},
 		{"slicer", map[string]int64{"average_size": 1024, "size_variation": 100, "delay": 10}, "up", 2 * time.Second},
-		{"slow_close", map[string]int64{"delay": 20}, "down", 2 * time.Second},
-		{"limit_data", map[string]int64{"bytes": 65536}, "down", 2 * time.Second},
-		{"reset_peer", map[string]int64{}, "down", BriefFor},
-		{"timeout", map[string]int64{"timeout": 2000}, "down", BriefFor},
+		{"slow_close", map[string]int64{"delay": 20}, "", 2 * time.Second},
+		{"limit_data", map[string]int64{"bytes": 65536}, "", 2 * time.Second},
+		{"reset_peer", nil, "", 0}, // brief: held for fault.BriefWindow
+		{"timeout", map[string]int64{"timeout": 2000}, "", 0},
 		{"pause", nil, "", 2 * time.Second},
 		{"stop", nil, "", 0},
 		{"block", nil, "", 2 * time.Second},
@@ -314,7 +317,10 @@ faults:
 			t.Errorf("fault %d at %s, want line %d col 5", i, f.Pos, 7+i)
 		}
 	}
-	if s.Faults[0].Toxicity != 0.5 || s.Faults[1].Toxicity != 1 {
+	if s.Faults[5].Hold() != fault.BriefWindow || s.Faults[6].Hold() != fault.BriefWindow {
+		t.Errorf("brief faults hold %v, %v", s.Faults[5].Hold(), s.Faults[6].Hold())
+	}
+	if s.Faults[0].Toxicity != 0.5 || s.Faults[1].Toxicity != 0 {
 		t.Errorf("toxicity = %v, %v", s.Faults[0].Toxicity, s.Faults[1].Toxicity)
 	}
 }
@@ -509,7 +515,7 @@ gates:
 	var applied []string
 	for _, v := range vs {
 		for _, g := range v.Scenario.Gates {
-			if g.Applies(v.Params) {
+			if ok, _ := v.Scenario.GateApplies(g, v.Params); ok {
 				applied = append(applied, v.Name+": "+g.Source)
 			}
 		}

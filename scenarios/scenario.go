@@ -10,7 +10,10 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/benchmq/bench/chaos/fault"
+	"github.com/benchmq/bench/internal/loadgen"
 	"github.com/benchmq/bench/report/gate"
+	"github.com/benchmq/bench/worker"
 )
 
 // Scenario is one decoded and validated scenario file (or one matrix variant of it).
@@ -44,6 +47,14 @@ type Scenario struct {
 	SHA256 string // hex SHA-256 of Source
 	Source []byte // the file's bytes
 
+	// What runs: the --set overrides as given, the document after them (pinned
+	// matrix keys dropped from the matrix) as YAML, and its hex SHA-256.
+	Overrides       []string
+	Effective       []byte
+	EffectiveSHA256 string
+	// Pinned holds the matrix keys a --set gave one value: key -> the value.
+	Pinned map[string]any
+
 	root     *yaml.Node // the document after --set, before matrix values
 	origin   origins
 	variants []Variant
@@ -58,45 +69,36 @@ type Broker struct {
 
 // Queue configures the task's or event's queue.
 type Queue struct {
-	Type string // classic (default) | quorum
+	Type string `json:"type"` // worker.QueueClassic (default) | worker.QueueQuorum
 }
 
-// Workers configures the `bench worker` processes.
+// Workers configures the worker processes. Retry and Breaker are the
+// runtime's own types: what the scenario says is what the worker runs.
 type Workers struct {
-	Processes   int           // OS processes; default 1
-	Concurrency int           // handler goroutines per process; default 1
-	Prefetch    int           // basic.qos; default 10; an explicit 0 means unlimited
-	Timeout     time.Duration // per attempt; default 30s
-	RateLimit   float64       // jobs/s per process; default 0 = none
-	Retry       Retry
-	Breaker     Breaker
+	Processes   int                  `json:"processes"`   // OS processes; default 1
+	Concurrency int                  `json:"concurrency"` // handler goroutines per process; default 1
+	Prefetch    int                  `json:"prefetch"`    // basic.qos; default 10; an explicit 0 means unlimited
+	Timeout     time.Duration        `json:"timeout"`     // per attempt; default 30s
+	RateLimit   float64              `json:"rate_limit"`  // jobs/s per process; default 0 = none
+	Burst       int                  `json:"burst"`       // token bucket size of the rate limit; default 1
+	Retry       worker.RetryPolicy   `json:"retry"`
+	Breaker     worker.BreakerConfig `json:"breaker"`
 }
 
-// Retry configures backoff and the retry limit.
-type Retry struct {
-	MaxAttempts int           // default 5; 1 = no retries
-	MinDelay    time.Duration // default 100ms
-	MaxDelay    time.Duration // default 10s; never below MinDelay
-	Jitter      bool          // default true
-	Mode        string        // broker (default) | inprocess
-}
-
-// Breaker configures the circuit breaker.
-type Breaker struct {
-	Enabled      bool          // default false
-	FailureRatio float64       // default 0.5, in (0, 1]
-	MinRequests  int           // default 20
-	OpenFor      time.Duration // default 5s
+// Apply sets the runtime settings of w on c.
+func (w Workers) Apply(c *worker.Config) {
+	c.Prefetch, c.Concurrency, c.Timeout, c.RateLimit, c.Burst = w.Prefetch, w.Concurrency, w.Timeout, w.RateLimit, w.Burst
+	c.Retry, c.Breaker = w.Retry, w.Breaker
 }
 
 // Job configures the simulated handler.
 type Job struct {
-	Work            Dist    // default fixed 0
-	FailRate        float64 // retriable failure per attempt, in [0, 1]; default 0
-	FatalRate       float64 // permanent failure per attempt, in [0, 1]; default 0
-	DependencyCalls int     // HTTP calls to the simulated dependency per attempt; default 0
-	Hold            int64   // bytes held while the handler runs; default 0
-	Emit            string  // event published on success; default none
+	Work            Dist    `json:"work"`             // default fixed 0
+	FailRate        float64 `json:"fail_rate"`        // retriable failure per attempt, in [0, 1]; default 0
+	FatalRate       float64 `json:"fatal_rate"`       // permanent failure per attempt, in [0, 1]; default 0
+	DependencyCalls int     `json:"dependency_calls"` // HTTP calls to the simulated dependency per attempt; default 0
+	Hold            int64   `json:"hold"`             // bytes held while the handler runs; default 0
+	Emit            string  `json:"emit,omitempty"`   // event published on success; default none
 }
 
 // Dependency configures the simulated HTTP dependency.
@@ -106,88 +108,16 @@ type Dependency struct {
 	ErrorRate float64       // in [0, 1]; default 0
 }
 
-// Phase kinds.
-const (
-	Spike  = "spike"
-	Steady = "steady"
-	Ramp   = "ramp"
-)
-
-// Phase is one load phase.
+// Phase is one load phase: the load generator's own type, and where it was written.
 type Phase struct {
-	Kind string        // spike | steady | ramp
-	Jobs int           // spike: jobs published at once
-	Rate float64       // steady: jobs/s
-	For  time.Duration // steady: duration
-	From float64       // ramp: jobs/s at the start
-	To   float64       // ramp: jobs/s at the end
-	Over time.Duration // ramp: duration
-	Size int64         // payload bytes; default 1KiB
-	Pos  Pos
+	loadgen.Phase
+	Pos Pos
 }
 
-// Duration is how long the phase publishes (0 for a spike).
-func (p Phase) Duration() time.Duration {
-	switch p.Kind {
-	case Steady:
-		return p.For
-	case Ramp:
-		return p.Over
-	}
-	return 0
-}
-
-// JobCount is the number of jobs the phase publishes (rounded for timed phases).
-func (p Phase) JobCount() int64 {
-	switch p.Kind {
-	case Spike:
-		return int64(p.Jobs)
-	case Steady:
-		return int64(p.Rate*p.For.Seconds() + 0.5)
-	case Ramp:
-		return int64((p.From+p.To)/2*p.Over.Seconds() + 0.5)
-	}
-	return 0
-}
-
-// Fault targets.
-const (
-	TargetDependency = "dependency"
-	TargetBroker     = "broker"
-	TargetWorker     = "worker"
-)
-
-// BriefFor is how long a reset_peer or timeout toxic without `for` stays applied.
-const BriefFor = time.Second
-
-// Fault is one scheduled fault. Exactly one of Toxic, Down and Action is set.
+// Fault is one scheduled fault: the fault vocabulary's Spec, and where it was written.
 type Fault struct {
-	At     time.Duration // after the load starts
-	For    time.Duration // 0 for instantaneous actions (restart, kill, stop)
-	Target string        // dependency | broker | worker
-	// Toxic is a Toxiproxy toxic type: latency, bandwidth, slow_close,
-	// timeout, reset_peer, slicer, limit_data.
-	Toxic    string
-	Stream   string  // toxics: down (default; server→client), up, or both
-	Toxicity float64 // toxics: probability in (0, 1]; default 1
-	// Attrs are the toxic's attributes in Toxiproxy's units: latency and
-	// jitter in ms, rate in KB/s, timeout in ms, slow_close delay in ms,
-	// slicer delay in µs, bytes/average_size/size_variation in bytes.
-	Attrs  map[string]int64
-	Down   bool   // the proxy is disabled for For
-	Action string // broker: restart | kill | block; worker: kill | stop | pause
-	Pos    Pos
-}
-
-// Kind names the fault for results: the toxic, "down", or the action.
-func (f Fault) Kind() string {
-	switch {
-	case f.Toxic != "":
-		return f.Toxic
-	case f.Down:
-		return "down"
-	}
-	return f.Action
+	fault.Spec
+	Pos Pos
 }
 
 // Axis is one matrix key with its values.
@@ -205,19 +135,13 @@ type Gate struct {
 	Source string
 	Pos    Pos
 	// When limits the gate to the variants whose matrix values match (key ->
-	// value as written); empty: every variant.
-	When map[string]string
-}
+	// value, decoded); empty: every variant.
+	When map[string]any
+	// Abort makes the runner check the gate during the run too, and end the
+	// variant as soon as it fails for good (report.AbortFails).
+	Abort bool
 
-// Applies reports whether g is evaluated for a variant with these params.
-func (g Gate) Applies(params map[string]any) bool {
-	for k, want := range g.When {
-		v, ok := params[k]
-		if !ok || fmt.Sprint(v) != want {
-			return false
-		}
-	}
-	return true
+	whenPos map[string]Pos // of each when key
 }
 
 // Baseline configures the comparison against an earlier result.
@@ -253,7 +177,7 @@ type Variant struct {
 func (s *Scenario) TotalJobs() int64 {
 	var n int64
 	for _, p := range s.Load {
-		n += p.JobCount()
+		n += p.Count()
 	}
 	return n
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/benchmq/bench/internal/brokertest"
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
@@ -40,7 +41,7 @@ func BenchmarkConsumeNoop(b *testing.B) {
 	a := newAdmin(b)
 	app := uniq(b)
 	task := app + ".job.noop"
-	cfg := baseConfig(app)
+	cfg := baseConfig(b, app)
 	cfg.Prefetch, cfg.Concurrency = benchPrefetch, benchConcurrency
 	a.deleteLater(queuesOf(task, cfg.Retry))
 	fill(b, a, task, b.N)
@@ -81,7 +82,7 @@ func BenchmarkConsumeRaw(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	began := time.Now()
-	conn, err := amqp.Dial(brokerURL())
+	conn, err := amqp.Dial(brokertest.URL(b))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -129,16 +130,21 @@ func (a *nopAck) Nack(uint64, bool, bool) error   { return nil }
 func (a *nopAck) Reject(tag uint64, _ bool) error { return nil }
 
 // handleFixture is a worker ready to handle deliveries in-process: no connection.
-func handleFixture(tb testing.TB, cfg Config, fn HandlerFunc) (*Worker, *handler) {
+func handleFixture(tb testing.TB, cfg Config, fn HandlerFunc, opts ...HandlerOption) (*Worker, *handler) {
 	tb.Helper()
 	w, err := New(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	if err := w.HandleTask(cfg.App+".job.noop", fn, opts...); err != nil {
+		tb.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	tb.Cleanup(cancel)
 	w.stopCtx, w.hardCtx = ctx, ctx
-	return w, &handler{name: cfg.App + ".job.noop", queue: cfg.App + ".job.noop", fn: fn}
+	h := w.handlers[0]
+	h.call = wrap(h.fn, w.middleware, h.middleware)
+	return w, h
 }
 
 // BenchmarkHandle is one delivery through the runtime with a no-op handler, minus
@@ -155,5 +161,43 @@ func BenchmarkHandle(b *testing.B) {
 	}
 	if ack.acks.Load() == 0 {
 		b.Fatal("no delivery was acked")
+	}
+}
+
+// BenchmarkHandleTimeout is BenchmarkHandle with a per-attempt timeout: the handler
+// then runs in a goroutine of its own so that its deadline is enforced.
+func BenchmarkHandleTimeout(b *testing.B) {
+	w, h := handleFixture(b, Config{URL: "amqp://localhost/", App: "bench", Timeout: time.Minute, Logger: quietLogger()},
+		func(context.Context, *Job) error { return nil })
+	ack := &nopAck{}
+	d := amqp.Delivery{Acknowledger: ack, MessageId: "m", Body: make([]byte, 100),
+		Headers: amqp.Table{HeaderTID: "tid", HeaderAttempt: int32(1), HeaderFirstPublished: int64(1)}}
+	b.ReportAllocs()
+	for b.Loop() {
+		w.handle(nil, h, &d)
+	}
+	if ack.acks.Load() == 0 {
+		b.Fatal("no delivery was acked")
+	}
+}
+
+// BenchmarkPublisherPublishTask is one confirmed task publish at a time through a
+// Publisher: what a retry, a dead letter or a service's publish costs, broker included.
+func BenchmarkPublisherPublishTask(b *testing.B) {
+	a := newAdmin(b)
+	app := uniq(b)
+	task := app + ".job.pub"
+	a.deleteLater([]string{task, DeadQueue(task)})
+	p := newPublisher(b, app)
+	ctx := testCtx(b, 5*time.Minute)
+	body := make([]byte, 100)
+	if err := p.PublishTask(ctx, task, body); err != nil { // connect and declare
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := p.PublishTask(ctx, task, body); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

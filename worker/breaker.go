@@ -8,28 +8,34 @@ import (
 	"github.com/sony/gobreaker/v2"
 )
 
+// transition is one breaker state change waiting for OnBreakerChange.
+type transition struct{ from, to string }
+
+// newBreaker builds the breaker. MaxRequests is 1: half-open admits exactly the probe,
+// whose success closes the breaker and whose failure opens it again; consumers stay
+// cancelled until it is closed, so nothing is turned away and requeued meanwhile.
 func (w *Worker) newBreaker() *gobreaker.TwoStepCircuitBreaker[struct{}] {
 	b := w.cfg.Breaker
-	// In half-open every goroutine may run one probe job, so none is turned away and
-	// requeued in a loop; MaxRequests consecutive successes close the breaker.
-	maxReq := max(w.cfg.Concurrency*len(w.handlers), 1)
 	return gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        w.cfg.App,
-		MaxRequests: uint32(maxReq),
+		MaxRequests: 1,
 		Interval:    b.Window,
 		Timeout:     b.OpenFor,
 		ReadyToTrip: func(c gobreaker.Counts) bool {
 			return c.Requests >= uint32(b.MinRequests) &&
 				float64(c.TotalFailures)/float64(c.Requests) >= b.FailureRatio
 		},
+		IsSuccessful:  func(err error) bool { return err == nil || !w.isBreakerFailure(err) },
 		IsExcluded:    func(err error) bool { return errors.Is(err, errExcluded) },
 		OnStateChange: func(_ string, from, to gobreaker.State) { w.breakerChanged(from, to) },
 	})
 }
 
-// breakerChanged runs inside the breaker's lock: record, notify, never block.
+// breakerChanged runs inside the breaker's lock: record, queue the notification, never
+// block and never call back into the breaker.
 func (w *Worker) breakerChanged(from, to gobreaker.State) {
 	now := w.now()
+	w.brState.Store(to.String())
 	w.brMu.Lock()
 	switch {
 	case from == gobreaker.StateClosed:
@@ -39,16 +45,43 @@ func (w *Worker) breakerChanged(from, to gobreaker.State) {
 		w.brTotal += now.Sub(w.brSince)
 		w.brSince = time.Time{}
 	}
+	if w.cfg.OnBreakerChange != nil {
+		w.brEvents = append(w.brEvents, transition{from.String(), to.String()})
+	}
 	w.brMu.Unlock()
 	w.log.Info("circuit breaker changed", "from", from.String(), "to", to.String())
+	if w.cfg.OnBreakerChange != nil {
+		select {
+		case w.brNotify <- struct{}{}:
+		default:
+		}
+	}
 	if to == gobreaker.StateOpen {
 		select {
 		case w.brOpened <- struct{}{}:
 		default:
 		}
 	}
-	if w.cfg.OnBreakerChange != nil {
-		w.cfg.OnBreakerChange(from.String(), to.String())
+}
+
+// notifyLoop calls OnBreakerChange for every transition, in order, outside the
+// breaker's lock; it delivers what is queued when ctx ends, then returns.
+func (w *Worker) notifyLoop(ctx context.Context) {
+	for {
+		select {
+		case <-w.brNotify:
+		case <-ctx.Done():
+		}
+		w.brMu.Lock()
+		events := w.brEvents
+		w.brEvents = nil
+		w.brMu.Unlock()
+		for _, e := range events {
+			w.cfg.OnBreakerChange(e.from, e.to)
+		}
+		if ctx.Err() != nil {
+			return
+		}
 	}
 }
 
@@ -64,7 +97,8 @@ func (w *Worker) breakerOpenTime() time.Duration {
 }
 
 // breakerLoop stops the consumers while the breaker is open, so jobs wait in the queue
-// instead of burning attempts, and restarts them once a probe succeeds.
+// instead of burning attempts, probes after OpenFor and restarts the consumers once a
+// probe has closed the breaker.
 func (w *Worker) breakerLoop(ctx context.Context) {
 	for {
 		select {
@@ -73,16 +107,13 @@ func (w *Worker) breakerLoop(ctx context.Context) {
 		case <-w.brOpened:
 		}
 		w.pause()
-		for {
-			if !w.awaitHalfOpen(ctx) {
+		for w.breaker().State() != gobreaker.StateClosed {
+			if !w.awaitHalfOpen(ctx) || !w.probe(ctx) {
 				return
-			}
-			if w.probe(ctx) {
-				break
 			}
 		}
 		select {
-		case <-w.brOpened: // the probe's own reopening, already handled
+		case <-w.brOpened: // a probe's own reopening, already handled
 		default:
 		}
 		w.resume()
@@ -124,10 +155,10 @@ func (w *Worker) resume() {
 			return
 		}
 	}
-	w.log.Info("circuit breaker probing: consumers restarted")
+	w.log.Info("circuit breaker closed: consumers restarted")
 }
 
-// awaitHalfOpen waits until the open period is over.
+// awaitHalfOpen waits until the open period is over; false when ctx ended.
 func (w *Worker) awaitHalfOpen(ctx context.Context) bool {
 	wait := w.cfg.Breaker.OpenFor
 	for w.breaker().State() == gobreaker.StateOpen {
@@ -140,9 +171,14 @@ func (w *Worker) awaitHalfOpen(ctx context.Context) bool {
 	return true
 }
 
-// probe checks health: with a HealthCheck by calling it, otherwise by handling a single
-// job fetched with basic.get. It reports whether consuming may resume; a failed probe
-// reopens the breaker.
+// probeInterval is how often a half-open worker looks for a job to probe with.
+func (w *Worker) probeInterval() time.Duration {
+	return min(max(w.cfg.Breaker.OpenFor/10, 10*time.Millisecond), time.Second)
+}
+
+// probe runs the half-open breaker's one request: the HealthCheck if set, otherwise a
+// single job fetched with basic.get (waiting for one when the queues are empty). Its
+// outcome closes or reopens the breaker. It returns false when ctx ended.
 func (w *Worker) probe(ctx context.Context) bool {
 	if hc := w.cfg.Breaker.HealthCheck; hc != nil {
 		pctx, cancel := ctx, context.CancelFunc(func() {})
@@ -151,31 +187,39 @@ func (w *Worker) probe(ctx context.Context) bool {
 		}
 		err := hc(pctx)
 		cancel()
-		if err == nil {
-			return true
-		}
-		w.log.Warn("circuit breaker health check failed", "err", err)
-		if done, aerr := w.breaker().Allow(); aerr == nil {
-			done(err)
-		}
-		return false
-	}
-	s, err := w.session(ctx)
-	if err != nil {
-		return false
-	}
-	for _, c := range s.cons {
-		d, ok, err := c.ch.Get(c.h.queue, false)
-		if err != nil {
-			w.log.Warn("circuit breaker probe: get", "queue", c.h.queue, "err", err)
+		if ctx.Err() != nil {
 			return false
 		}
-		if !ok {
-			continue
+		if err != nil {
+			w.log.Warn("circuit breaker health check failed", "err", err)
 		}
-		w.handle(s, c.h, &d)
-		return w.breaker().State() != gobreaker.StateOpen
+		if done, aerr := w.breaker().Allow(); aerr == nil {
+			if err != nil && w.isBreakerFailure(err) {
+				done(err)
+			} else {
+				done(nil)
+			}
+		}
+		return true
 	}
-	// Nothing to probe with: resume half-open and let the first jobs decide.
-	return true
+	for {
+		s, err := w.session(ctx)
+		if err != nil {
+			return false
+		}
+		for _, c := range s.cons {
+			d, ok, err := c.ch.Get(c.h.queue, false)
+			if err != nil {
+				w.log.Warn("circuit breaker probe: get", "queue", c.h.queue, "err", err)
+				break
+			}
+			if ok {
+				w.handle(s, c.h, &d)
+				return true
+			}
+		}
+		if !sleepCtx(ctx, w.probeInterval()) {
+			return false
+		}
+	}
 }

@@ -2,7 +2,9 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -16,6 +18,15 @@ const (
 	reconnectMinDelay = 100 * time.Millisecond
 	reconnectMaxDelay = 10 * time.Second
 )
+
+// urlList is URL followed by URLs.
+func urlList(url string, urls []string) []string {
+	var out []string
+	if url != "" {
+		out = append(out, url)
+	}
+	return append(out, urls...)
+}
 
 // dial opens a connection; errors name the URL without its password.
 func dial(fn func(string) (*amqp.Connection, error), url, name string) (*amqp.Connection, error) {
@@ -34,6 +45,41 @@ func dial(fn func(string) (*amqp.Connection, error), url, name string) (*amqp.Co
 		return nil, fmt.Errorf("dial %s: %w", redact.URL(url), redact.Error(err, url))
 	}
 	return conn, nil
+}
+
+// dialAny connects to the first of urls that answers, in the failover order. When
+// every URL refused the connection for good (credentials, vhost), the error is a
+// *ConfigError; otherwise it is worth retrying.
+func dialAny(ctx context.Context, fn func(string) (*amqp.Connection, error), urls []string, failover string, rnd func() float64, name string, log *slog.Logger) (*amqp.Connection, error) {
+	order := make([]string, len(urls))
+	copy(order, urls)
+	if failover == FailoverRandom {
+		for i := len(order) - 1; i > 0; i-- {
+			j := int(rnd() * float64(i+1))
+			order[i], order[j] = order[j], order[i]
+		}
+	}
+	var errs []error
+	allRefused := true
+	for _, u := range order {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		conn, err := dial(fn, u, name)
+		if err == nil {
+			if len(errs) > 0 {
+				log.Warn("connected to a later broker URL", "url", redact.URL(u), "failed", len(errs))
+			}
+			return conn, nil
+		}
+		errs = append(errs, err)
+		allRefused = allRefused && refused(err)
+	}
+	err := errors.Join(errs...)
+	if allRefused {
+		return nil, &ConfigError{Op: "connect", Err: err}
+	}
+	return nil, err
 }
 
 // session is one connection with everything declared and opened on it. When any of its
@@ -58,18 +104,31 @@ type consumer struct {
 
 func (s *session) kill() { s.deadOnce.Do(func() { close(s.dead) }) }
 
+// isDead reports whether the session has died.
+func (s *session) isDead() bool {
+	select {
+	case <-s.dead:
+		return true
+	default:
+		return false
+	}
+}
+
 // close closes the connection (the broker requeues whatever is unacked) and waits for
 // the watchers.
 func (s *session) close() {
 	s.kill()
 	_ = s.conn.Close()
 	s.wg.Wait()
+	if s.pub != nil {
+		s.pub.wait()
+	}
 }
 
 // connect dials and declares the topology of every handler, then opens the publish and
 // consumer channels. Consumers are started by the caller.
 func (w *Worker) connect(ctx context.Context) (*session, error) {
-	conn, err := dial(w.cfg.Dial, w.cfg.URL, w.cfg.App+"-worker")
+	conn, err := dialAny(ctx, w.cfg.Dial, w.urls, w.cfg.Failover, w.rnd, w.cfg.App+"-worker", w.log)
 	if err != nil {
 		return nil, err
 	}
@@ -104,20 +163,25 @@ func (w *Worker) setup(s *session) error {
 		return fmt.Errorf("open setup channel: %w", err)
 	}
 	for _, h := range w.handlers {
-		if err := w.declare(ch, h); err != nil {
+		if err := w.topo.declare(ch, h); err != nil {
+			if f := asFatal("declare topology", err); f != nil {
+				return f
+			}
 			return err
 		}
 	}
 	_ = ch.Close()
 
-	if s.pub, err = newConfirmer(s.conn, w.cfg.PublishTimeout, w.cfg.QueueType); err != nil {
+	if s.pub, err = newConfirmer(s.conn, w.cfg.PublishTimeout, w.topo); err != nil {
 		return err
 	}
 	s.watch(w, "publish channel", s.pub.ch.NotifyClose(make(chan *amqp.Error, 1)))
 	for _, h := range w.handlers {
-		if !h.event {
-			s.pub.markDeclared("q:" + h.queue)
+		s.pub.markDeclared(h.queue)
+		for _, d := range h.tiers {
+			s.pub.markDeclared(retryQueue(h.queue, d))
 		}
+		s.pub.markDeclared(DeadQueue(h.queue))
 		ch, err := s.conn.Channel()
 		if err != nil {
 			return fmt.Errorf("open consumer channel for %q: %w", h.queue, err)
@@ -126,7 +190,9 @@ func (w *Worker) setup(s *session) error {
 			return fmt.Errorf("set prefetch %d for %q: %w", w.cfg.Prefetch, h.queue, err)
 		}
 		s.watch(w, "consumer channel "+h.queue, ch.NotifyClose(make(chan *amqp.Error, 1)))
-		s.cons = append(s.cons, &consumer{h: h, ch: ch})
+		c := &consumer{h: h, ch: ch}
+		s.watchCancel(w, c, ch.NotifyCancel(make(chan string, 1)))
+		s.cons = append(s.cons, c)
 	}
 	return nil
 }
@@ -144,37 +210,58 @@ func (s *session) watch(w *Worker, what string, c chan *amqp.Error) {
 	}()
 }
 
-// declare declares a handler's queue (bound to its exchange for events), its dead
-// queue and its retry tiers, which dead-letter into the handler's own queue through
-// the default exchange so that no other subscriber sees a retry.
-func (w *Worker) declare(ch *amqp.Channel, h *handler) error {
-	if h.event {
-		if err := ch.ExchangeDeclare(h.name, amqp.ExchangeFanout, true, false, false, false, nil); err != nil {
-			return fmt.Errorf("declare exchange %q: %w", h.name, err)
+// watchCancel restores a consumer that the broker cancelled (basic.cancel: its queue
+// was deleted, or its leader moved).
+func (s *session) watchCancel(w *Worker, c *consumer, tags chan string) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for tag := range tags {
+			w.restoreConsumer(s, c, tag)
 		}
+	}()
+}
+
+// restoreConsumer declares a cancelled consumer's queue again and consumes again.
+// A failure that reconnecting may fix rebuilds the session; a refusal ends Run.
+func (w *Worker) restoreConsumer(s *session, c *consumer, tag string) {
+	w.mu.Lock()
+	if c.tag != tag || !c.active {
+		w.mu.Unlock()
+		return // cancelled by us, or already replaced
 	}
-	if _, err := ch.QueueDeclare(h.queue, true, false, false, false, queueArgs(w.cfg.QueueType)); err != nil {
-		return fmt.Errorf("declare queue %q: %w", h.queue, err)
-	}
-	if h.event {
-		if err := ch.QueueBind(h.queue, "", h.name, false, nil); err != nil {
-			return fmt.Errorf("bind queue %q to exchange %q: %w", h.queue, h.name, err)
+	c.active = false
+	w.stats.consumers.Add(-1)
+	w.stats.cancels.Add(1)
+	w.mu.Unlock()
+	w.log.Warn("broker cancelled the consumer; declaring its queue again", "queue", c.h.queue)
+
+	err := func() error {
+		ch, err := s.conn.Channel()
+		if err != nil {
+			return fmt.Errorf("open channel to declare %q again: %w", c.h.queue, err)
 		}
-	}
-	if _, err := ch.QueueDeclare(DeadQueue(h.queue), true, false, false, false, nil); err != nil {
-		return fmt.Errorf("declare queue %q: %w", DeadQueue(h.queue), err)
-	}
-	for _, t := range h.tiers {
-		args := amqp.Table{
-			"x-message-ttl":             t.delay.Milliseconds(),
-			"x-dead-letter-exchange":    "",
-			"x-dead-letter-routing-key": h.queue,
+		defer ch.Close()
+		return w.topo.declare(ch, c.h)
+	}()
+	if err != nil {
+		if f := asFatal("declare topology", err); f != nil {
+			w.fail(f)
+			return
 		}
-		if _, err := ch.QueueDeclare(t.queue, true, false, false, false, args); err != nil {
-			return fmt.Errorf("declare queue %q: %w", t.queue, err)
-		}
+		w.log.Warn("declare after consumer cancel failed; reconnecting", "queue", c.h.queue, "err", err)
+		s.kill()
+		return
 	}
-	return nil
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if c.active || w.paused || w.stopping || w.sess != s {
+		return // the breaker or the next session starts it
+	}
+	if err := w.startConsumerLocked(s, c); err != nil {
+		w.log.Warn("consume again after cancel failed; reconnecting", "queue", c.h.queue, "err", err)
+		s.kill()
+	}
 }
 
 // reconnectDelay is the wait before reconnect attempt n (0-based): doubling from

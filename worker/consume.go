@@ -1,31 +1,28 @@
 package worker
 
 import (
-	"context"
 	"errors"
-	"runtime/debug"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
-// loop is one of a consumer's Concurrency goroutines. Goroutines live as long as the
-// consumer, not per message, and each acks from where it handled the job.
+// loop is one of a consumer's goroutines. Goroutines live as long as the consumer, not
+// per message, and each acks from where it handled the job.
 func (w *Worker) loop(s *session, h *handler, deliveries <-chan amqp.Delivery) {
 	defer w.poolWG.Done()
-	for {
-		if w.limiter != nil && !w.intakeOff.Load() {
-			// The token is taken before the delivery is received, so a prefetched
-			// message waits in the buffer, not in a started handler.
-			_ = w.limiter.Wait(w.stopCtx)
-		}
-		d, ok := <-deliveries
-		if !ok {
-			return
-		}
+	for d := range deliveries {
 		if w.intakeOff.Load() {
-			w.requeue(&d)
+			w.requeue(h, &d)
 			continue
+		}
+		if h.limiter != nil {
+			// The token is taken with a delivery in hand: an idle goroutine holds
+			// none, so the bucket's burst is the real burst.
+			if err := h.limiter.Wait(w.stopCtx); err != nil || w.intakeOff.Load() {
+				w.requeue(h, &d)
+				continue
+			}
 		}
 		w.handle(s, h, &d)
 	}
@@ -34,15 +31,25 @@ func (w *Worker) loop(s *session, h *handler, deliveries <-chan amqp.Delivery) {
 // handle runs a delivery to its outcome: ack, retry, dead-letter or requeue.
 func (w *Worker) handle(s *session, h *handler, d *amqp.Delivery) {
 	w.stats.inFlight.Add(1)
-	defer w.stats.inFlight.Add(-1)
+	h.m.inFlight.Add(1)
+	defer func() {
+		w.stats.inFlight.Add(-1)
+		h.m.inFlight.Add(-1)
+	}()
 	job := jobFrom(w, h, d)
+	if cause, ok := w.dead.take(h.queue, job.ID); ok {
+		// Recovered in an earlier delivery whose dead-letter publish never
+		// succeeded: finish that, without running the job or its recovery again.
+		w.deadLetter(s, h, job, d, cause)
+		return
+	}
 	for {
 		var done func(error)
 		if cb := w.breaker(); cb != nil {
 			var err error
 			if done, err = cb.Allow(); err != nil {
 				// The open breaker fails the job without charging an attempt.
-				w.requeue(d)
+				w.requeue(h, d)
 				return
 			}
 		}
@@ -52,97 +59,88 @@ func (w *Worker) handle(s *session, h *handler, d *amqp.Delivery) {
 			if done != nil {
 				done(errExcluded)
 			}
-			w.requeue(d)
+			w.requeue(h, d)
 			return
 		}
 		if done != nil {
-			done(breakerOutcome(err))
+			done(err)
 		}
 		if err == nil {
-			w.ack(job, d)
+			w.ack(h, job, d)
 			return
 		}
 		w.stats.failed.Add(1)
-		var malformed *malformedError
 		switch {
-		case errors.As(err, &malformed):
+		case isMalformed(err):
 			w.log.Warn("malformed payload; dead-lettering", "tid", job.TID, "job", job.Name, "id", job.ID, "err", err)
 			w.deadLetter(s, h, job, d, err)
 			return
-		case IsPermanent(err) || job.Attempt >= w.cfg.Retry.MaxAttempts:
+		case IsPermanent(err) || job.Attempt >= h.retry.MaxAttempts:
 			w.log.Warn("job failed for good", "tid", job.TID, "job", job.Name, "id", job.ID, "attempt", job.Attempt, "err", err)
 			w.recover(h, job, err)
 			w.deadLetter(s, h, job, d, err)
 			return
 		}
-		delay := w.retryDelay(job.Attempt, err)
+		delay := w.retryDelay(h, job.Attempt, err)
 		w.log.Debug("attempt failed; retrying", "tid", job.TID, "job", job.Name, "id", job.ID, "attempt", job.Attempt, "in", delay, "err", err)
-		if w.cfg.Retry.Mode == RetryBroker {
+		if h.retry.Mode == RetryBroker {
 			w.retry(s, h, job, d, delay)
 			return
 		}
 		if !sleepCtx(w.hardCtx, delay) {
-			w.requeue(d)
+			w.requeue(h, d)
 			return
 		}
 		w.stats.retried.Add(1)
-		job.Attempt++
+		h.m.retried.Add(1)
+		job = job.next()
 	}
 }
 
-// attempt runs the handler once with a fresh deadline; a panic is a failure.
-func (w *Worker) attempt(h *handler, job *Job) (err error) {
-	w.stats.started.Add(1)
-	var ctx context.Context = &job.ctx
-	if w.cfg.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, w.cfg.Timeout)
-		defer cancel()
+// isBreakerFailure reports whether a failed attempt counts against the breaker: by
+// default retriable errors do, permanent and malformed ones do not.
+func (w *Worker) isBreakerFailure(err error) bool {
+	if errors.Is(err, errExcluded) {
+		return false
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = &panicError{value: r, stack: debug.Stack()}
-			w.log.Error("handler panicked", "tid", job.TID, "job", job.Name, "id", job.ID, "panic", r, "stack", string(err.(*panicError).stack))
-		}
-	}()
-	return h.fn(ctx, job)
+	if f := w.cfg.Breaker.IsFailure; f != nil {
+		return f(err)
+	}
+	return !IsPermanent(err) && !isMalformed(err)
 }
 
-// breakerOutcome maps a handler result to what the breaker counts: bad payloads say
-// nothing about the health of the handler's dependencies.
-func breakerOutcome(err error) error {
-	var m *malformedError
-	if errors.As(err, &m) {
-		return errExcluded
-	}
-	return err
-}
-
-func (w *Worker) retryDelay(attempt int, err error) time.Duration {
+// retryDelay is the wait before the next attempt: the policy's backoff, or a
+// RetryAfter's own delay.
+func (w *Worker) retryDelay(h *handler, attempt int, err error) time.Duration {
 	var ra *retryAfterError
 	if errors.As(err, &ra) {
+		if h.retry.Mode == RetryBroker {
+			return h.retry.retryAfterDelay(ra.after)
+		}
 		// Never above MaxDelay, as with the policy's own delays.
-		if limit := w.cfg.Retry.MaxDelay; limit > 0 && ra.after > limit {
+		if limit := h.retry.MaxDelay; limit > 0 && ra.after > limit {
 			return limit
 		}
 		return max(ra.after, 0)
 	}
-	return w.cfg.Retry.delay(attempt, w.rnd)
+	return h.retry.delay(attempt, w.rnd)
 }
 
-func (w *Worker) ack(job *Job, d *amqp.Delivery) {
+func (w *Worker) ack(h *handler, job *Job, d *amqp.Delivery) {
 	if err := d.Ack(false); err != nil {
 		// The channel is gone: the broker redelivers the job (at-least-once).
 		w.log.Warn("ack failed; the job will be redelivered", "tid", job.TID, "job", job.Name, "id", job.ID, "err", err)
 		return
 	}
 	w.stats.acked.Add(1)
+	h.m.acked.Add(1)
 }
 
-func (w *Worker) requeue(d *amqp.Delivery) {
+func (w *Worker) requeue(h *handler, d *amqp.Delivery) {
 	if err := d.Nack(false, true); err != nil {
 		w.log.Debug("requeue failed; the broker requeues on channel close", "err", err)
 		return
 	}
 	w.stats.requeued.Add(1)
+	h.m.requeued.Add(1)
 }

@@ -9,19 +9,14 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/benchmq/bench/internal/brokertest"
 	amqp "github.com/rabbitmq/amqp091-go"
 )
-
-func brokerURL() string {
-	if u := os.Getenv("AMQP_URL"); u != "" {
-		return u
-	}
-	return "amqp://guest:guest@127.0.0.1:5672/"
-}
 
 // uniq returns a fresh app name so concurrent test runs never share a queue.
 func uniq(t testing.TB) string {
@@ -55,9 +50,9 @@ type admin struct {
 
 func newAdmin(t testing.TB) *admin {
 	t.Helper()
-	conn, err := amqp.Dial(brokerURL())
+	conn, err := amqp.Dial(brokertest.URL(t))
 	if err != nil {
-		t.Skipf("no RabbitMQ at the test URL: %v", err)
+		t.Fatalf("connect to the test broker: %v", err)
 	}
 	ch, err := conn.Channel()
 	if err != nil {
@@ -158,9 +153,9 @@ func recv[T any](t testing.TB, ctx context.Context, c <-chan T) T {
 	return zero
 }
 
-func baseConfig(app string) Config {
+func baseConfig(t testing.TB, app string) Config {
 	return Config{
-		URL:             brokerURL(),
+		URL:             brokertest.URL(t),
 		App:             app,
 		Prefetch:        10,
 		Concurrency:     2,
@@ -209,7 +204,7 @@ func (r *running) stop(t testing.TB) error {
 
 func newPublisher(t testing.TB, app string) *Publisher {
 	t.Helper()
-	p, err := NewPublisher(PublisherConfig{URL: brokerURL(), App: app, Logger: quietLogger()})
+	p, err := NewPublisher(PublisherConfig{URL: brokertest.URL(t), App: app, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,3 +244,23 @@ func (k *killSwitch) kill() {
 }
 
 var errBoom = errors.New("boom")
+
+// matchHandler is a slog.Handler that signals c for every warning or error whose
+// message contains substr.
+type matchHandler struct {
+	substr string
+	c      chan<- struct{}
+}
+
+func (h matchHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+func (h matchHandler) Handle(_ context.Context, r slog.Record) error {
+	if strings.Contains(r.Message, h.substr) {
+		select {
+		case h.c <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+func (h matchHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h matchHandler) WithGroup(string) slog.Handler      { return h }

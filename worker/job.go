@@ -7,6 +7,7 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+	"golang.org/x/time/rate"
 )
 
 // Message headers set by the runtime. Other headers a publisher sets are preserved on
@@ -26,12 +27,20 @@ const (
 	HeaderDiedAt = "x-died-at"
 	// HeaderOriginalQueue is the queue a dead-lettered job came from (string).
 	HeaderOriginalQueue = "x-original-queue"
+	// HeaderReplays is how many times a job was replayed from its dead queue (int32).
+	HeaderReplays = "x-replays"
+	// HeaderTraceParent and HeaderTraceState are the W3C Trace Context headers,
+	// carried beside the TID (strings).
+	HeaderTraceParent = "traceparent"
+	HeaderTraceState  = "tracestate"
 )
 
 // maxErrorHeader bounds the x-error header so a huge error cannot bloat the dead queue.
 const maxErrorHeader = 1024
 
-// Job is one delivery of a task or event as seen by a handler.
+// Job is one delivery of a task or event as seen by a handler. Handlers must not
+// modify it: after a timeout the runtime may still read it while an abandoned handler
+// runs.
 type Job struct {
 	// ID is the AMQP message ID, stable across retries.
 	ID string
@@ -52,9 +61,21 @@ type Job struct {
 	Redelivered bool
 	// Queue is the queue the job was consumed from.
 	Queue string
+	// TraceParent is the W3C traceparent header the job carries ("" if none); a
+	// publish with the handler's context carries it on (see WithTraceParent).
+	TraceParent string
 
 	w   *Worker
 	ctx jobContext // the handler's context before any timeout
+}
+
+// next is the job of the next in-process attempt: a copy, because an abandoned
+// handler may still read the previous one.
+func (j *Job) next() *Job {
+	n := *j
+	n.Attempt++
+	n.ctx = jobContext{Context: j.ctx.Context, job: &n}
+	return &n
 }
 
 // HandlerFunc handles one attempt of a job. nil acks it; an error retries it with
@@ -65,14 +86,6 @@ type HandlerFunc func(ctx context.Context, job *Job) error
 // error), before the job is dead-lettered. Its error or panic is logged; the job is
 // dead-lettered either way.
 type RecoveryFunc func(ctx context.Context, job *Job, err error) error
-
-// HandlerOption configures one registered handler.
-type HandlerOption func(*handler)
-
-// WithRecovery sets the recovery function of a handler.
-func WithRecovery(fn RecoveryFunc) HandlerOption {
-	return func(h *handler) { h.recovery = fn }
-}
 
 // JSON adapts a handler of typed payloads: the body is decoded into a T, and a body
 // that does not decode is dead-lettered at once (Malformed).
@@ -86,14 +99,22 @@ func JSON[T any](fn func(ctx context.Context, job *Job, payload T) error) Handle
 	}
 }
 
-// handler is one registered task or event.
+// handler is one registered task or event with its settings resolved: the worker's,
+// overridden by its HandlerOptions.
 type handler struct {
-	name     string // task or event
-	queue    string
-	event    bool
-	fn       HandlerFunc
-	recovery RecoveryFunc
-	tiers    []tier
+	name        string // task or event
+	queue       string
+	event       bool
+	fn          HandlerFunc // as registered
+	call        HandlerFunc // fn inside the middleware; set by Run
+	middleware  []Middleware
+	recovery    RecoveryFunc
+	retry       RetryPolicy
+	timeout     time.Duration
+	concurrency int
+	limiter     *rate.Limiter // nil: no rate limit
+	tiers       []time.Duration
+	m           *handlerMetrics
 }
 
 func jobFrom(w *Worker, h *handler, d *amqp.Delivery) *Job {
@@ -117,6 +138,9 @@ func jobFrom(w *Worker, h *handler, d *amqp.Delivery) *Job {
 		}
 		if ms, ok := intHeader(d.Headers[HeaderFirstPublished]); ok {
 			j.FirstPublished = time.UnixMilli(ms)
+		}
+		if tp, ok := d.Headers[HeaderTraceParent].(string); ok {
+			j.TraceParent = tp
 		}
 	}
 	if j.FirstPublished.IsZero() && !d.Timestamp.IsZero() {

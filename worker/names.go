@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // TaskQueue returns the durable queue that holds the task; it is the task name itself.
@@ -18,23 +19,57 @@ func DeadQueue(queue string) string { return queue + ".dead" }
 
 // RetryQueues returns the names of the TTL retry-tier queues a worker declares for queue
 // under policy p, shortest delay first. It is nil in RetryInProcess mode, when p allows a
-// single attempt, or when p is invalid.
+// single attempt, or when p is invalid. RetryAfter and After may add tiers on demand.
 func RetryQueues(queue string, p RetryPolicy) []string {
 	p = p.withDefaults()
 	if p.validate() != nil || p.Mode != RetryBroker {
 		return nil
 	}
-	ts := p.tiers(queue)
-	names := make([]string, len(ts))
-	for i, t := range ts {
-		names[i] = t.queue
+	ds := p.tiers()
+	names := make([]string, len(ds))
+	for i, d := range ds {
+		names[i] = retryQueue(queue, d)
 	}
 	return names
 }
 
-// retryQueue names the tier that holds copies delayed by d.
-func retryQueue(queue string, d int64) string {
-	return queue + ".retry." + strconv.FormatInt(d, 10) + "ms"
+// retryQueue names the tier that holds copies delayed by d (whole milliseconds).
+func retryQueue(queue string, d time.Duration) string {
+	return queue + retrySegment + strconv.FormatInt(d.Milliseconds(), 10) + "ms"
+}
+
+// Reserved name parts: a job queue's dead and retry-tier queues are named after it with
+// these, so no task or event name may contain them.
+const (
+	deadSuffix   = ".dead"
+	retrySegment = ".retry."
+	// maxName is AMQP's limit on queue and exchange names, in bytes.
+	maxName = 255
+)
+
+// checkReserved rejects names that would be another queue's dead or retry queue.
+func checkReserved(name string) error {
+	if strings.HasSuffix(name, deadSuffix) {
+		return fmt.Errorf("ends in %q, which is reserved for dead-letter queues", deadSuffix)
+	}
+	if strings.Contains(name, retrySegment) {
+		return fmt.Errorf("contains %q, which is reserved for retry queues", retrySegment)
+	}
+	return nil
+}
+
+// checkLength checks that every queue derived from queue fits AMQP's 255 bytes.
+func checkLength(queue string, tiers []time.Duration) error {
+	longest := DeadQueue(queue)
+	if len(tiers) > 0 {
+		if r := retryQueue(queue, tiers[len(tiers)-1]); len(r) > len(longest) {
+			longest = r
+		}
+	}
+	if len(longest) > maxName {
+		return fmt.Errorf("queue name %q is %d bytes, over AMQP's %d", truncate(longest, 40), len(longest), maxName)
+	}
+	return nil
 }
 
 // ValidateApp checks that app is a single name segment ([a-z][a-z0-9_-]*).
@@ -47,7 +82,9 @@ func ValidateApp(app string) error {
 
 // ValidateTask checks that task is a valid task name ("app.model.verb": at least three
 // segments of [a-z][a-z0-9_-]*) owned by app, i.e. whose first segment is app. Only the
-// owning app may publish or handle a task.
+// owning app may publish or handle a task. Names ending in ".dead" or containing
+// ".retry." are reserved for the queues derived from a task, and the task's dead
+// queue must fit AMQP's 255 bytes.
 func ValidateTask(app, task string) error {
 	segs, err := splitName(task)
 	if err != nil {
@@ -59,11 +96,17 @@ func ValidateTask(app, task string) error {
 	if segs[0] != app {
 		return fmt.Errorf("task %q belongs to app %q, not %q: only the owning app may publish or handle it", task, segs[0], app)
 	}
+	if err := checkReserved(task); err != nil {
+		return fmt.Errorf("invalid task name %q: %w", task, err)
+	}
+	if err := checkLength(task, nil); err != nil {
+		return fmt.Errorf("invalid task name: %w", err)
+	}
 	return nil
 }
 
 // ValidateEvent checks that event is a valid event name ("model.verbed": at least two
-// segments of [a-z][a-z0-9_-]*).
+// segments of [a-z][a-z0-9_-]*, with the reserved parts of ValidateTask).
 func ValidateEvent(event string) error {
 	segs, err := splitName(event)
 	if err != nil {
@@ -71,6 +114,12 @@ func ValidateEvent(event string) error {
 	}
 	if len(segs) < 2 {
 		return fmt.Errorf("invalid event name %q: want at least 2 segments (model.verbed), got %d", event, len(segs))
+	}
+	if err := checkReserved(event); err != nil {
+		return fmt.Errorf("invalid event name %q: %w", event, err)
+	}
+	if len(event) > maxName {
+		return fmt.Errorf("invalid event name %q: %d bytes, over AMQP's %d", truncate(event, 40), len(event), maxName)
 	}
 	return nil
 }

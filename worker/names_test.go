@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -87,139 +86,33 @@ func TestQueueNames(t *testing.T) {
 	}
 }
 
-func TestBackoff(t *testing.T) {
-	p := RetryPolicy{MaxAttempts: 10, MinDelay: 100 * time.Millisecond, MaxDelay: time.Second}.withDefaults()
-	want := []time.Duration{100, 200, 400, 800, 1000, 1000}
-	for i, w := range want {
-		if got := p.delay(i+1, nil); got != w*time.Millisecond {
-			t.Errorf("delay(%d) = %v, want %v", i+1, got, w*time.Millisecond)
+// Issue 12, defect 3: a task or event whose queue would be another queue's dead or
+// retry queue is rejected.
+func TestReservedSuffixes(t *testing.T) {
+	for _, task := range []string{"app.invoice.send.dead", "app.invoice.retry.send", "app.retry.x"} {
+		if err := ValidateTask("app", task); err == nil {
+			t.Errorf("ValidateTask(%q) accepted a reserved name", task)
 		}
 	}
-	unbounded := RetryPolicy{MinDelay: time.Second}.withDefaults()
-	if got := unbounded.delay(40, nil); got <= 0 {
-		t.Errorf("unbounded delay(40) overflowed: %v", got)
-	}
-	if got := unbounded.delay(4, nil); got != 8*time.Second {
-		t.Errorf("unbounded delay(4) = %v, want 8s", got)
-	}
-
-	p.Jitter = true
-	for _, r := range []float64{0, 0.25, 0.5, 0.999999} {
-		rnd := func() float64 { return r }
-		for n := 1; n <= 6; n++ {
-			base := p.baseDelay(n)
-			got := p.delay(n, rnd)
-			if got < base/2 || got > base || got > p.MaxDelay {
-				t.Errorf("jittered delay(%d) with rand %v = %v, want in [%v, %v]", n, r, got, base/2, base)
-			}
+	for _, event := range []string{"invoice.sent.dead", "invoice.retry.sent"} {
+		if err := ValidateEvent(event); err == nil {
+			t.Errorf("ValidateEvent(%q) accepted a reserved name", event)
 		}
 	}
-	if a, b := p.delay(3, func() float64 { return 0 }), p.delay(3, func() float64 { return 0.9 }); a >= b {
-		t.Errorf("jitter does not vary the delay: %v, %v", a, b)
-	}
-}
-
-func TestPickTier(t *testing.T) {
-	p := RetryPolicy{MaxAttempts: 7, MinDelay: 100 * time.Millisecond, MaxDelay: 2 * time.Second}.withDefaults()
-	ts := p.tiers("q")
-	for _, tc := range []struct {
-		d     time.Duration
-		queue string
-		exp   string
-	}{
-		{100 * time.Millisecond, "q.retry.100ms", ""},
-		{400 * time.Millisecond, "q.retry.400ms", ""},
-		{150 * time.Millisecond, "q.retry.200ms", "150"},
-		{50 * time.Millisecond, "q.retry.100ms", "50"},
-		{2 * time.Second, "q.retry.2000ms", ""},
-		{time.Hour, "q.retry.2000ms", ""}, // capped at the longest tier
-	} {
-		tr, exp := pickTier(ts, tc.d)
-		if tr.queue != tc.queue || exp != tc.exp {
-			t.Errorf("pickTier(%v) = %q, %q; want %q, %q", tc.d, tr.queue, exp, tc.queue, tc.exp)
+	for _, ok := range []string{"app.invoice.retry", "app.dead.letter", "app.deadline.set"} {
+		if err := ValidateTask("app", ok); err != nil {
+			t.Errorf("ValidateTask(%q) = %v", ok, err)
 		}
 	}
-}
-
-func TestReconnectDelay(t *testing.T) {
-	half := func() float64 { return 0.5 }
-	prev := time.Duration(0)
-	for n := 0; n < 20; n++ {
-		d := reconnectDelay(n, half)
-		if d < prev || d > reconnectMaxDelay || d < reconnectMinDelay/2 {
-			t.Fatalf("reconnectDelay(%d) = %v after %v", n, d, prev)
-		}
-		prev = d
-	}
-	if prev < reconnectMaxDelay/2 {
-		t.Errorf("reconnect delay never reaches the cap: %v", prev)
-	}
-}
-
-func TestConfigValidation(t *testing.T) {
-	_, err := New(Config{Prefetch: -1, Concurrency: -2, QueueType: "stream",
-		Retry:   RetryPolicy{MinDelay: time.Microsecond, MaxDelay: -1, Mode: "later"},
-		Breaker: BreakerConfig{Enabled: true, FailureRatio: 2}})
-	if err == nil {
-		t.Fatal("New accepted a bad config")
-	}
-	for _, want := range []string{"url: required", "app: required", "prefetch -1", "concurrency -2",
-		`queue type "stream"`, "min delay", "max delay", `retry mode "later"`, "failure ratio 2"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("config error %q does not mention %q", err, want)
-		}
-	}
-	if _, err := New(Config{URL: "amqp://x", App: "Bad"}); err == nil {
-		t.Error("New accepted app name \"Bad\"")
-	}
-	w, err := New(Config{URL: "amqp://x", App: "bench", Prefetch: 10})
+	w, err := New(Config{URL: "amqp://localhost/", App: "app", Prefetch: 1, Logger: quietLogger()})
 	if err != nil {
-		t.Fatalf("New(valid) = %v", err)
+		t.Fatal(err)
 	}
-	if err := w.HandleTask("bench.job", func(context.Context, *Job) error { return nil }); err == nil {
-		t.Error("HandleTask accepted a 2-segment task")
+	nop := func(context.Context, *Job) error { return nil }
+	if err := w.HandleTask("app.invoice.send", nop); err != nil {
+		t.Fatal(err)
 	}
-	if err := w.HandleTask("other.job.run", func(context.Context, *Job) error { return nil }); err == nil {
-		t.Error("HandleTask accepted another app's task")
-	}
-	if err := w.HandleEvent("created", func(context.Context, *Job) error { return nil }); err == nil {
-		t.Error("HandleEvent accepted a 1-segment event")
-	}
-	if err := w.HandleTask("bench.job.run", func(context.Context, *Job) error { return nil }); err != nil {
-		t.Errorf("HandleTask(valid) = %v", err)
-	}
-	if err := w.HandleTask("bench.job.run", func(context.Context, *Job) error { return nil }); err == nil {
-		t.Error("HandleTask accepted a duplicate registration")
-	}
-}
-
-func TestErrorsClassify(t *testing.T) {
-	base := errors.New("boom")
-	if !IsPermanent(Permanent(base)) || IsPermanent(base) || Permanent(nil) != nil {
-		t.Error("Permanent is not recognised")
-	}
-	if !errors.Is(Permanent(base), base) || !errors.Is(RetryAfter(time.Second, base), base) {
-		t.Error("wrapped errors lose their cause")
-	}
-	w := &Worker{cfg: Config{Retry: RetryPolicy{MinDelay: time.Second}.withDefaults()}}
-	if got := w.retryDelay(1, RetryAfter(3*time.Second, base)); got != 3*time.Second {
-		t.Errorf("retryDelay(RetryAfter 3s) = %v", got)
-	}
-	w.cfg.Retry.MaxDelay = 5 * time.Second
-	if got := w.retryDelay(1, RetryAfter(time.Hour, base)); got != 5*time.Second {
-		t.Errorf("retryDelay(RetryAfter 1h) = %v, want MaxDelay", got)
-	}
-	if got := w.retryDelay(2, base); got != 2*time.Second {
-		t.Errorf("retryDelay(attempt 2) = %v", got)
-	}
-}
-
-func TestDialErrorHidesPassword(t *testing.T) {
-	_, err := dial(nil, "amqp://guest:s3cret@127.0.0.1:1/", "test")
-	if err == nil {
-		t.Fatal("dial to port 1 succeeded")
-	}
-	if strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), "guest:***@") {
-		t.Errorf("dial error = %q", err)
+	if err := w.HandleTask("app.invoice.send.dead", nop); err == nil {
+		t.Error("HandleTask registered a handler for another task's dead-letter queue")
 	}
 }

@@ -4,51 +4,25 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
-// PublishOption configures one publish.
-type PublishOption func(*publishOptions)
-
-type publishOptions struct {
-	id          string
-	contentType string
-	headers     amqp.Table
-}
-
-// WithMessageID sets the message ID (the job ID); by default a new UUIDv7.
-func WithMessageID(id string) PublishOption {
-	return func(o *publishOptions) { o.id = id }
-}
-
-// WithContentType sets the content type; by default none.
-func WithContentType(ct string) PublishOption {
-	return func(o *publishOptions) { o.contentType = ct }
-}
-
-// WithHeader adds a message header. Headers named like the runtime's (HeaderTID, ...)
-// override what the runtime would set.
-func WithHeader(key string, value any) PublishOption {
-	return func(o *publishOptions) {
-		if o.headers == nil {
-			o.headers = amqp.Table{}
-		}
-		o.headers[key] = value
-	}
-}
-
-// newMessage builds a persistent message carrying the TID of ctx (or a new one).
-func newMessage(ctx context.Context, body []byte, opts []PublishOption) amqp.Publishing {
+func publishOpts(opts []PublishOption) publishOptions {
 	var o publishOptions
 	for _, opt := range opts {
 		opt(&o)
 	}
+	return o
+}
+
+// newMessage builds a persistent message carrying the TID of ctx (or a new one) and
+// its W3C trace context, if any.
+func newMessage(ctx context.Context, body []byte, o publishOptions) amqp.Publishing {
 	now := time.Now()
-	h := make(amqp.Table, len(o.headers)+2)
+	h := make(amqp.Table, len(o.headers)+3)
 	for k, v := range o.headers {
 		h[k] = v
 	}
@@ -61,6 +35,14 @@ func newMessage(ctx context.Context, body []byte, opts []PublishOption) amqp.Pub
 	}
 	if _, ok := h[HeaderFirstPublished]; !ok {
 		h[HeaderFirstPublished] = now.UnixMilli()
+	}
+	if _, ok := h[HeaderTraceParent]; !ok {
+		if tp, ts := TraceParentFrom(ctx); tp != "" {
+			h[HeaderTraceParent] = tp
+			if ts != "" {
+				h[HeaderTraceState] = ts
+			}
+		}
 	}
 	if o.id == "" {
 		o.id = newID()
@@ -75,19 +57,32 @@ func newMessage(ctx context.Context, body []byte, opts []PublishOption) amqp.Pub
 	}
 }
 
-// confirmer is a channel in confirm mode plus the names already declared on its
-// connection. Publishing on it is safe from many goroutines.
+// confirmer is a channel in confirm mode, the names already declared on its
+// connection, and the messages the broker returned as unroutable. Publishing on it is
+// safe from many goroutines.
 type confirmer struct {
-	conn      *amqp.Connection
-	ch        *amqp.Channel
-	timeout   time.Duration
-	queueType string
+	conn    *amqp.Connection
+	ch      *amqp.Channel
+	timeout time.Duration
+	topo    topology
 
-	mu       sync.Mutex
+	mu       sync.Mutex // serialises declares
 	declared map[string]bool
+
+	retMu    sync.Mutex
+	returned map[returnKey]int
+	barrier  chan chan struct{} // asks the return reader to catch up
+	done     chan struct{}      // closed when the return reader has ended
 }
 
-func newConfirmer(conn *amqp.Connection, timeout time.Duration, queueType string) (*confirmer, error) {
+// returnKey identifies a returned message: mandatory publishes all go through the
+// default exchange, so the routing key is the queue.
+type returnKey struct{ key, id string }
+
+// maxUnclaimed bounds the returns kept for publishes that stopped waiting.
+const maxUnclaimed = 1024
+
+func newConfirmer(conn *amqp.Connection, timeout time.Duration, topo topology) (*confirmer, error) {
 	ch, err := conn.Channel()
 	if err != nil {
 		return nil, fmt.Errorf("open publish channel: %w", err)
@@ -96,7 +91,151 @@ func newConfirmer(conn *amqp.Connection, timeout time.Duration, queueType string
 		_ = ch.Close()
 		return nil, fmt.Errorf("enable publisher confirms: %w", err)
 	}
-	return &confirmer{conn: conn, ch: ch, timeout: timeout, queueType: queueType, declared: map[string]bool{}}, nil
+	c := &confirmer{
+		conn: conn, ch: ch, timeout: timeout, topo: topo,
+		declared: map[string]bool{},
+		returned: map[returnKey]int{},
+		barrier:  make(chan chan struct{}),
+		done:     make(chan struct{}),
+	}
+	go c.readReturns(ch.NotifyReturn(make(chan amqp.Return, 64)))
+	return c, nil
+}
+
+// wait waits for the return reader, which ends when the channel closes.
+func (c *confirmer) wait() { <-c.done }
+
+// readReturns records basic.returns until the channel closes. The broker sends a
+// mandatory message's return before its confirm, and the connection's reader hands
+// the return over before it handles the confirm; a barrier request therefore finds
+// every return that precedes the confirm its sender saw.
+func (c *confirmer) readReturns(rets <-chan amqp.Return) {
+	defer close(c.done)
+	for {
+		select {
+		case r, ok := <-rets:
+			if !ok {
+				return
+			}
+			c.record(r)
+		case b := <-c.barrier:
+			for drained := false; !drained; {
+				select {
+				case r, ok := <-rets:
+					if !ok {
+						close(b)
+						return
+					}
+					c.record(r)
+				default:
+					drained = true
+				}
+			}
+			close(b)
+		}
+	}
+}
+
+func (c *confirmer) record(r amqp.Return) {
+	c.retMu.Lock()
+	defer c.retMu.Unlock()
+	if len(c.returned) >= maxUnclaimed {
+		clear(c.returned) // returns of publishes that gave up waiting
+	}
+	c.returned[returnKey{r.RoutingKey, r.MessageId}]++
+}
+
+// claimReturn reports whether the broker returned the confirmed publish of id to key.
+func (c *confirmer) claimReturn(key, id string) bool {
+	b := make(chan struct{})
+	select {
+	case c.barrier <- b:
+		<-b
+	case <-c.done:
+	}
+	c.retMu.Lock()
+	defer c.retMu.Unlock()
+	k := returnKey{key, id}
+	if c.returned[k] == 0 {
+		return false
+	}
+	if c.returned[k]--; c.returned[k] == 0 {
+		delete(c.returned, k)
+	}
+	return true
+}
+
+// publish sends msg and waits for the broker's confirm. Errors wrap ErrNacked (refused),
+// ErrUnroutable (mandatory and returned) or ErrUnconfirmed (outcome unknown).
+func (c *confirmer) publish(ctx context.Context, exchange, key string, mandatory bool, msg amqp.Publishing) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	dc, err := c.ch.PublishWithDeferredConfirmWithContext(ctx, exchange, key, mandatory, false, msg)
+	if err != nil {
+		if errors.Is(err, amqp.ErrClosed) {
+			return fmt.Errorf("publish to exchange %q key %q: %w: %w", exchange, key, ErrUnconfirmed, err)
+		}
+		return fmt.Errorf("publish to exchange %q key %q: %w", exchange, key, err)
+	}
+	ok, err := dc.WaitContext(ctx)
+	if err != nil {
+		return fmt.Errorf("publish to exchange %q key %q: %w: %w", exchange, key, ErrUnconfirmed, err)
+	}
+	if !ok {
+		if c.ch.IsClosed() {
+			return fmt.Errorf("publish to exchange %q key %q: %w: channel closed first", exchange, key, ErrUnconfirmed)
+		}
+		return fmt.Errorf("publish to exchange %q key %q: %w", exchange, key, ErrNacked)
+	}
+	if mandatory && c.claimReturn(key, msg.MessageId) {
+		return fmt.Errorf("publish to queue %q: %w", key, ErrUnroutable)
+	}
+	return nil
+}
+
+// publishQueue publishes msg into queue through the default exchange, mandatory. When
+// the broker returns it because the queue is gone, it declares the queue with declare
+// and publishes once more: the message is in a queue or the error says why not. A nil
+// declare never declares (the queue must exist).
+func (c *confirmer) publishQueue(ctx context.Context, queue string, msg amqp.Publishing, declare func(*amqp.Channel) error) error {
+	if declare == nil {
+		return c.publish(ctx, "", queue, true, msg)
+	}
+	if err := c.ensure(queue, declare); err != nil {
+		return err
+	}
+	err := c.publish(ctx, "", queue, true, msg)
+	if !errors.Is(err, ErrUnroutable) {
+		return err
+	}
+	c.forget(queue)
+	if err := c.ensure(queue, declare); err != nil {
+		return fmt.Errorf("declare queue %q again after a returned publish: %w", queue, err)
+	}
+	return c.publish(ctx, "", queue, true, msg)
+}
+
+// ensure runs declare once per name on this connection, on a throwaway channel (a
+// failed declare closes its channel).
+func (c *confirmer) ensure(name string, declare func(*amqp.Channel) error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.declared[name] {
+		return nil
+	}
+	ch, err := c.conn.Channel()
+	if err != nil {
+		return fmt.Errorf("open channel to declare %q: %w", name, err)
+	}
+	defer ch.Close()
+	if err := declare(ch); err != nil {
+		return err
+	}
+	c.declared[name] = true
+	return nil
 }
 
 // markDeclared records names declared elsewhere (the worker's topology).
@@ -108,241 +247,63 @@ func (c *confirmer) markDeclared(names ...string) {
 	}
 }
 
-// ensureQueue makes sure a task queue exists before a publish through the default
-// exchange, which the broker would otherwise drop silently. An existing queue is used
-// as is (whatever its arguments); a missing one is declared with the configured type.
-// A failed declare closes only a throwaway channel.
-func (c *confirmer) ensureQueue(name string) error {
+func (c *confirmer) forget(name string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.declared["q:"+name] {
-		return nil
-	}
-	ch, err := c.conn.Channel()
-	if err != nil {
-		return fmt.Errorf("open channel to check queue %q: %w", name, err)
-	}
-	if _, err := ch.QueueDeclarePassive(name, true, false, false, false, nil); err == nil {
-		_ = ch.Close()
-		c.declared["q:"+name] = true
-		return nil
-	}
-	// The failed passive declare closed ch.
-	if ch, err = c.conn.Channel(); err != nil {
-		return fmt.Errorf("open channel to declare queue %q: %w", name, err)
-	}
-	defer ch.Close()
-	if _, err := ch.QueueDeclare(name, true, false, false, false, queueArgs(c.queueType)); err != nil {
-		return fmt.Errorf("declare queue %q: %w", name, err)
-	}
-	c.declared["q:"+name] = true
-	return nil
+	delete(c.declared, name)
 }
 
-// ensureExchange declares an event's fanout exchange (idempotent).
-func (c *confirmer) ensureExchange(name string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.declared["x:"+name] {
-		return nil
-	}
-	ch, err := c.conn.Channel()
-	if err != nil {
-		return fmt.Errorf("open channel to declare exchange %q: %w", name, err)
-	}
-	defer ch.Close()
-	if err := ch.ExchangeDeclare(name, amqp.ExchangeFanout, true, false, false, false, nil); err != nil {
-		return fmt.Errorf("declare exchange %q: %w", name, err)
-	}
-	c.declared["x:"+name] = true
-	return nil
-}
-
-// publish sends msg and waits for the broker's confirm. A nack, a timeout or a channel
-// lost before the confirm is an error: the message may not have been stored.
-func (c *confirmer) publish(ctx context.Context, exchange, key string, msg amqp.Publishing) error {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.timeout)
-		defer cancel()
-	}
-	dc, err := c.ch.PublishWithDeferredConfirmWithContext(ctx, exchange, key, false, false, msg)
-	if err != nil {
-		return fmt.Errorf("publish to exchange %q key %q: %w", exchange, key, err)
-	}
-	ok, err := dc.WaitContext(ctx)
-	if err != nil {
-		return fmt.Errorf("wait for confirm of publish to exchange %q key %q: %w", exchange, key, err)
-	}
-	if !ok {
-		if c.ch.IsClosed() {
-			return fmt.Errorf("publish to exchange %q key %q: channel closed before confirm: %w", exchange, key, ErrNacked)
+// declareExisting declares a task's queue unless it exists: an existing queue is used
+// as it is, whatever its arguments; a missing one is declared with the configured
+// topology. A failed passive declare closes its channel, hence a second one.
+func (c *confirmer) declareExisting(queue string) func(*amqp.Channel) error {
+	return func(ch *amqp.Channel) error {
+		if _, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil); err == nil {
+			return nil
 		}
-		return fmt.Errorf("publish to exchange %q key %q: %w", exchange, key, ErrNacked)
+		ch2, err := c.conn.Channel()
+		if err != nil {
+			return fmt.Errorf("open channel to declare queue %q: %w", queue, err)
+		}
+		defer ch2.Close()
+		return c.topo.declareJobQueue(ch2, queue)
 	}
-	return nil
 }
 
 func (c *confirmer) publishTask(ctx context.Context, task string, body []byte, opts []PublishOption) error {
-	if err := c.ensureQueue(TaskQueue(task)); err != nil {
+	o := publishOpts(opts)
+	if o.after > maxTTL {
+		return fmt.Errorf("delay %v: above the broker's longest TTL (%v)", o.after, maxTTL)
+	}
+	queue := TaskQueue(task)
+	if err := c.ensure(queue, c.declareExisting(queue)); err != nil {
 		return err
 	}
-	return c.publish(ctx, "", TaskQueue(task), newMessage(ctx, body, opts))
+	msg := newMessage(ctx, body, o)
+	if o.after > 0 {
+		d := min(roundUp2(o.after), maxTTL)
+		return c.publishQueue(ctx, retryQueue(queue, d), msg, func(ch *amqp.Channel) error {
+			return c.topo.declareTier(ch, queue, d)
+		})
+	}
+	return c.publishQueue(ctx, queue, msg, c.declareExisting(queue))
 }
 
+// publishEvent publishes to the event's fanout exchange, not mandatory: an event that
+// nobody subscribes to is not an error.
 func (c *confirmer) publishEvent(ctx context.Context, event string, body []byte, opts []PublishOption) error {
-	if err := c.ensureExchange(event); err != nil {
-		return err
+	o := publishOpts(opts)
+	if o.after != 0 {
+		return errors.New("After: only tasks can be delayed")
 	}
-	return c.publish(ctx, event, "", newMessage(ctx, body, opts))
-}
-
-// PublisherConfig configures a standalone Publisher.
-type PublisherConfig struct {
-	// URL is the AMQP URL of the broker (required).
-	URL string
-	// App is the publishing service's app name; it may only publish its own tasks
-	// (required).
-	App string
-	// QueueType is used to declare a task queue that does not exist yet; "" means classic.
-	QueueType string
-	// PublishTimeout bounds the confirm wait when the context has no deadline; 0 means 10s.
-	PublishTimeout time.Duration
-	// Logger receives the publisher's logs; nil means slog.Default().
-	Logger *slog.Logger
-	// Dial opens the AMQP connection; nil means amqp.DialConfig with a 10s heartbeat.
-	Dial func(url string) (*amqp.Connection, error)
-}
-
-// Publisher publishes tasks and events with publisher confirms, for services that
-// publish without consuming. It connects on first use and reconnects on the next
-// publish after a connection loss; a publish that failed is never retried silently.
-// It is safe for concurrent use.
-type Publisher struct {
-	cfg PublisherConfig
-	log *slog.Logger
-
-	mu     sync.Mutex
-	c      *confirmer
-	closed bool
-}
-
-// NewPublisher validates cfg and returns a Publisher; it does not connect yet.
-func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
-	if cfg.QueueType == "" {
-		cfg.QueueType = QueueClassic
-	}
-	if cfg.PublishTimeout == 0 {
-		cfg.PublishTimeout = defaultPublishTimeout
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	var errs []error
-	if cfg.URL == "" {
-		errs = append(errs, errors.New("url: required"))
-	}
-	if err := ValidateApp(cfg.App); err != nil {
-		errs = append(errs, err)
-	}
-	if cfg.QueueType != QueueClassic && cfg.QueueType != QueueQuorum {
-		errs = append(errs, fmt.Errorf("queue type %q: want %q or %q", cfg.QueueType, QueueClassic, QueueQuorum))
-	}
-	if cfg.PublishTimeout < 0 {
-		errs = append(errs, fmt.Errorf("publish timeout %v: must not be negative", cfg.PublishTimeout))
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("invalid publisher config: %w", err)
-	}
-	return &Publisher{cfg: cfg, log: cfg.Logger}, nil
-}
-
-func (p *Publisher) confirmer() (*confirmer, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return nil, ErrClosed
-	}
-	if p.c != nil && !p.c.ch.IsClosed() {
-		return p.c, nil
-	}
-	if p.c != nil {
-		_ = p.c.conn.Close()
-		p.c = nil
-	}
-	conn, err := dial(p.cfg.Dial, p.cfg.URL, p.cfg.App+"-publisher")
-	if err != nil {
-		return nil, err
-	}
-	c, err := newConfirmer(conn, p.cfg.PublishTimeout, p.cfg.QueueType)
-	if err != nil {
-		_ = conn.Close()
-		return nil, err
-	}
-	p.c = c
-	return c, nil
-}
-
-// PublishTask publishes a task owned by the publisher's app and waits for the confirm.
-// The message carries the TID of ctx, or a new one.
-func (p *Publisher) PublishTask(ctx context.Context, task string, body []byte, opts ...PublishOption) error {
-	if err := ValidateTask(p.cfg.App, task); err != nil {
-		return err
-	}
-	c, err := p.confirmer()
-	if err != nil {
-		return fmt.Errorf("publish task %q: %w", task, err)
-	}
-	if err := c.publishTask(ctx, task, body, opts); err != nil {
-		p.dropAfter(c, err)
-		return fmt.Errorf("publish task %q: %w", task, err)
-	}
-	return nil
-}
-
-// dropAfter forgets c after a failed publish unless the broker cleanly nacked on
-// a live channel: the library may learn of a dead socket only after the next
-// write, and the next publish must then reconnect rather than fail again.
-func (p *Publisher) dropAfter(c *confirmer, err error) {
-	if errors.Is(err, ErrNacked) && !c.ch.IsClosed() {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.c == c {
-		_ = c.conn.Close()
-		p.c = nil
-	}
-}
-
-// PublishEvent publishes an event to its fanout exchange and waits for the confirm.
-func (p *Publisher) PublishEvent(ctx context.Context, event string, body []byte, opts ...PublishOption) error {
-	if err := ValidateEvent(event); err != nil {
-		return err
-	}
-	c, err := p.confirmer()
-	if err != nil {
-		return fmt.Errorf("publish event %q: %w", event, err)
-	}
-	if err := c.publishEvent(ctx, event, body, opts); err != nil {
-		p.dropAfter(c, err)
-		return fmt.Errorf("publish event %q: %w", event, err)
-	}
-	return nil
-}
-
-// Close closes the connection; later publishes return ErrClosed.
-func (p *Publisher) Close() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.closed = true
-	if p.c == nil {
+	err := c.ensure("x:"+event, func(ch *amqp.Channel) error {
+		if err := ch.ExchangeDeclare(event, amqp.ExchangeFanout, true, false, false, false, nil); err != nil {
+			return fmt.Errorf("declare exchange %q: %w", event, err)
+		}
 		return nil
+	})
+	if err != nil {
+		return err
 	}
-	err := p.c.conn.Close()
-	p.c = nil
-	if err != nil && !errors.Is(err, amqp.ErrClosed) {
-		return fmt.Errorf("close publisher connection: %w", err)
-	}
-	return nil
+	return c.publish(ctx, event, "", false, newMessage(ctx, body, o))
 }

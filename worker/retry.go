@@ -3,32 +3,39 @@ package worker
 import (
 	"context"
 	"fmt"
-	"runtime/debug"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
-// retry publishes a delayed copy (attempt+1) to a retry tier and acks the original only
-// once the copy is confirmed: a crash in between leaves both, never neither, and the
-// attempt count travels in the message, not in the process.
+// retry publishes a delayed copy (attempt+1) to the retry tier of delay and acks the
+// original only once the copy is confirmed in that queue: a crash in between leaves
+// both, never neither, and the attempt count travels in the message, not in the
+// process. A tier that was deleted is declared again; when the copy cannot be stored
+// the original is requeued (the attempt runs again rather than the job being lost).
 func (w *Worker) retry(s *session, h *handler, job *Job, d *amqp.Delivery, delay time.Duration) {
-	t, expiration := pickTier(h.tiers, delay)
+	tier := toTier(delay)
 	msg := copyMessage(d, job, 3)
 	msg.Headers[HeaderAttempt] = int32(job.Attempt + 1)
-	msg.Expiration = expiration
 	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.PublishTimeout)
 	defer cancel()
-	if err := s.pub.publish(ctx, "", t.queue, msg); err != nil {
-		// Without a confirmed copy the original must stay: requeue it (the attempt is
-		// run again rather than lost).
-		w.log.Warn("publish retry failed; requeueing", "tid", job.TID, "job", job.Name, "id", job.ID, "err", err)
-		w.requeue(d)
+	err := s.pub.publishQueue(ctx, retryQueue(h.queue, tier), msg, func(ch *amqp.Channel) error {
+		return w.topo.declareTier(ch, h.queue, tier)
+	})
+	if err != nil {
+		w.log.Error("publish retry failed; requeueing the job", "tid", job.TID, "job", job.Name, "id", job.ID, "queue", retryQueue(h.queue, tier), "err", err)
+		if f := asFatal("declare retry queue", err); f != nil {
+			w.fail(f)
+		}
+		w.requeue(h, d)
 		return
 	}
 	// The confirmed copy is the retry, whatever happens to the ack.
 	w.stats.retried.Add(1)
+	h.m.retried.Add(1)
 	if w.afterRetryPublish != nil {
 		w.afterRetryPublish(job)
 	}
@@ -37,49 +44,126 @@ func (w *Worker) retry(s *session, h *handler, job *Job, d *amqp.Delivery, delay
 	}
 }
 
-// recover runs the handler's recovery function; its failure or panic is logged only,
-// since the job is dead-lettered either way.
+// recover runs the handler's recovery function under the handler's timeout; its
+// failure or panic is logged only, since the job is dead-lettered either way.
 func (w *Worker) recover(h *handler, job *Job, cause error) {
 	if h.recovery == nil {
 		return
 	}
 	w.stats.recovered.Add(1)
-	var ctx context.Context = &job.ctx
-	if w.cfg.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, w.cfg.Timeout)
-		defer cancel()
+	h.m.recovered.Add(1)
+	run := func(ctx context.Context) error { return h.recovery(ctx, job, cause) }
+	var err error
+	if h.timeout > 0 {
+		err = w.bounded(h.timeout, job, "recovery function", nil, run)
+	} else {
+		err = w.protect(job, "recovery function", func() error { return run(&job.ctx) })
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			w.log.Error("recovery function panicked", "tid", job.TID, "job", job.Name, "id", job.ID, "panic", r, "stack", string(debug.Stack()))
-		}
-	}()
-	if err := h.recovery(ctx, job, cause); err != nil {
+	if err != nil {
 		w.log.Error("recovery function failed", "tid", job.TID, "job", job.Name, "id", job.ID, "err", err)
 	}
 }
 
+// Dead-letter publishes that fail are retried with this backoff while the job is held.
+const (
+	deadRetryMin = 100 * time.Millisecond
+	deadRetryMax = 5 * time.Second
+)
+
 // deadLetter publishes the job to its dead queue with the failure's headers and acks
-// the original once the copy is confirmed.
+// the original once the copy is confirmed. The recovery function has run by now and
+// must not run again, so a failed publish is not answered with a requeue: it is
+// retried, holding the job, until it succeeds or the session ends; then the job is
+// remembered so that its redelivery to this process goes straight to the dead queue.
 func (w *Worker) deadLetter(s *session, h *handler, job *Job, d *amqp.Delivery, cause error) {
 	msg := copyMessage(d, job, 5)
 	msg.Headers[HeaderError] = truncate(cause.Error(), maxErrorHeader)
 	msg.Headers[HeaderAttempts] = int32(job.Attempt)
 	msg.Headers[HeaderDiedAt] = w.now().UnixMilli()
 	msg.Headers[HeaderOriginalQueue] = h.queue
-	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.PublishTimeout)
-	defer cancel()
 	dead := DeadQueue(h.queue)
-	if err := s.pub.publish(ctx, "", dead, msg); err != nil {
-		w.log.Error("publish to dead queue failed; requeueing", "tid", job.TID, "job", job.Name, "id", job.ID, "queue", dead, "err", err)
-		w.requeue(d)
+	declare := func(ch *amqp.Channel) error { return declareQueue(ch, dead, w.topo.deadQueueArgs()) }
+	for wait := deadRetryMin; ; wait = min(2*wait, deadRetryMax) {
+		ctx, cancel := context.WithTimeout(context.Background(), w.cfg.PublishTimeout)
+		err := s.pub.publishQueue(ctx, dead, msg, declare)
+		cancel()
+		if err == nil {
+			break
+		}
+		w.log.Error("publish to dead queue failed; holding the job and trying again", "tid", job.TID, "job", job.Name, "id", job.ID, "queue", dead, "in", wait, "err", err)
+		if f := asFatal("declare dead queue", err); f != nil {
+			w.fail(f)
+		}
+		select {
+		case <-time.After(wait):
+			continue
+		case <-s.dead:
+		case <-w.hardCtx.Done():
+		}
+		// The broker requeues the job when the session closes.
+		w.dead.put(h.queue, job.ID, cause)
 		return
 	}
 	w.stats.deadLettered.Add(1)
+	h.m.deadLettered.Add(1)
 	if err := d.Ack(false); err != nil {
 		w.log.Warn("ack after dead-lettering failed; the job will also be redelivered", "tid", job.TID, "job", job.Name, "id", job.ID, "err", err)
 	}
+}
+
+// deadPending remembers, by queue and message ID, jobs that were recovered but not yet
+// dead-lettered. It is bounded: past maxDeadPending entries the oldest are forgotten
+// (their redelivery would then run again, as after a crash).
+type deadPending struct {
+	n     atomic.Int32 // len(m), read without the lock on every delivery
+	mu    sync.Mutex
+	m     map[string]error
+	order []string
+}
+
+const maxDeadPending = 10000
+
+func (p *deadPending) put(queue, id string, cause error) {
+	if id == "" {
+		return // nothing to know the redelivery by
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m == nil {
+		p.m = map[string]error{}
+	}
+	k := queue + "\x00" + id
+	if _, ok := p.m[k]; !ok {
+		p.order = append(p.order, k)
+	}
+	p.m[k] = cause
+	for len(p.order) > maxDeadPending {
+		delete(p.m, p.order[0])
+		p.order = p.order[1:]
+	}
+	p.n.Store(int32(len(p.m)))
+}
+
+// take returns and forgets the cause of a pending job.
+func (p *deadPending) take(queue, id string) (error, bool) {
+	if p.n.Load() == 0 || id == "" {
+		return nil, false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	k := queue + "\x00" + id
+	cause, ok := p.m[k]
+	if ok {
+		delete(p.m, k)
+		for i, o := range p.order {
+			if o == k {
+				p.order = append(p.order[:i], p.order[i+1:]...)
+				break
+			}
+		}
+		p.n.Store(int32(len(p.m)))
+	}
+	return cause, ok
 }
 
 // copyMessage copies a delivery for republishing: every publisher header survives
@@ -87,7 +171,7 @@ func (w *Worker) deadLetter(s *session, h *handler, job *Job, d *amqp.Delivery, 
 func copyMessage(d *amqp.Delivery, job *Job, extra int) amqp.Publishing {
 	h := make(amqp.Table, len(d.Headers)+extra)
 	for k, v := range d.Headers {
-		if k == "x-death" || strings.HasPrefix(k, "x-first-death-") || strings.HasPrefix(k, "x-last-death-") {
+		if isDeathHeader(k) {
 			continue
 		}
 		h[k] = v
@@ -110,6 +194,12 @@ func copyMessage(d *amqp.Delivery, job *Job, extra int) amqp.Publishing {
 		AppId:           d.AppId,
 		Body:            d.Body,
 	}
+}
+
+// isDeathHeader reports the broker's dead-lettering headers (and quorum queues'
+// delivery count), which a republished copy must not carry.
+func isDeathHeader(k string) bool {
+	return k == "x-death" || k == "x-delivery-count" || strings.HasPrefix(k, "x-first-death-") || strings.HasPrefix(k, "x-last-death-")
 }
 
 func truncate(s string, n int) string {

@@ -20,9 +20,12 @@ type Stats struct {
 	BreakerOpened   uint64        // times the breaker left closed
 	BreakerOpenTime time.Duration // total time away from closed
 
-	ConsumerActive bool   // at least one consumer is registered with the broker
-	Reconnects     uint64 // sessions rebuilt after connection or channel loss
-	Blocked        bool   // the broker has blocked the connection (resource alarm)
+	ConsumerActive  bool   // at least one consumer is registered with the broker
+	ConsumerCancels uint64 // consumers the broker cancelled (queue deleted, leader moved), each restored
+	Reconnects      uint64 // sessions rebuilt after connection or channel loss
+	Blocked         bool   // the broker has blocked the connection (resource alarm)
+
+	Abandoned int64 // handlers still running past their attempt's deadline, left behind
 }
 
 type counters struct {
@@ -36,29 +39,35 @@ type counters struct {
 	requeued      atomic.Uint64
 	breakerOpened atomic.Uint64
 	consumers     atomic.Int64
+	cancels       atomic.Uint64
+	abandoned     atomic.Int64
 	reconnects    atomic.Uint64
 	blocked       atomic.Bool
 }
 
-// Stats returns a snapshot; it is cheap and safe to call at any time.
+// Stats returns a snapshot; it is cheap and safe to call at any time, from any
+// goroutine, including OnBreakerChange.
 func (w *Worker) Stats() Stats {
 	s := Stats{
-		InFlight:       w.stats.inFlight.Load(),
-		Started:        w.stats.started.Load(),
-		Acked:          w.stats.acked.Load(),
-		Retried:        w.stats.retried.Load(),
-		Recovered:      w.stats.recovered.Load(),
-		DeadLettered:   w.stats.deadLettered.Load(),
-		Failed:         w.stats.failed.Load(),
-		Requeued:       w.stats.requeued.Load(),
-		BreakerState:   "disabled",
-		BreakerOpened:  w.stats.breakerOpened.Load(),
-		ConsumerActive: w.stats.consumers.Load() > 0,
-		Reconnects:     w.stats.reconnects.Load(),
-		Blocked:        w.stats.blocked.Load(),
+		InFlight:        w.stats.inFlight.Load(),
+		Started:         w.stats.started.Load(),
+		Acked:           w.stats.acked.Load(),
+		Retried:         w.stats.retried.Load(),
+		Recovered:       w.stats.recovered.Load(),
+		DeadLettered:    w.stats.deadLettered.Load(),
+		Failed:          w.stats.failed.Load(),
+		Requeued:        w.stats.requeued.Load(),
+		BreakerOpened:   w.stats.breakerOpened.Load(),
+		ConsumerActive:  w.stats.consumers.Load() > 0,
+		ConsumerCancels: w.stats.cancels.Load(),
+		Reconnects:      w.stats.reconnects.Load(),
+		Blocked:         w.stats.blocked.Load(),
+		Abandoned:       w.stats.abandoned.Load(),
 	}
-	if cb := w.breaker(); cb != nil {
-		s.BreakerState = cb.State().String()
+	// The breaker's state as of its last transition: asking the breaker itself would
+	// take its lock, which OnBreakerChange callers must not need.
+	s.BreakerState = w.brState.Load().(string)
+	if w.breaker() != nil {
 		s.BreakerOpenTime = w.breakerOpenTime()
 	}
 	return s

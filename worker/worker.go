@@ -21,18 +21,21 @@ import (
 type Worker struct {
 	cfg     Config
 	log     *slog.Logger
-	limiter *rate.Limiter
+	urls    []string
+	topo    topology
+	limiter *rate.Limiter    // the worker's shared bucket; nil without RateLimit
 	rnd     func() float64   // uniform in [0, 1); replaced in tests
 	now     func() time.Time // replaced in tests
 
 	mu          sync.Mutex
 	handlers    []*handler
+	middleware  []Middleware
 	names       map[string]bool
 	running     bool
 	sess        *session
 	sessChanged chan struct{} // closed and replaced when sess or closed changes
 	closed      bool
-	paused      bool // breaker open: consumers cancelled
+	paused      bool // breaker not closed: consumers cancelled
 	stopping    bool
 	tagSeq      int
 
@@ -43,11 +46,21 @@ type Worker struct {
 	hardCtx   context.Context // parent of handler contexts; cancelled after ShutdownTimeout
 	poolWG    sync.WaitGroup  // consumer goroutines of every session
 
+	fatalOnce sync.Once
+	fatalErr  error
+	fatalCh   chan struct{} // closed by fail
+
 	cb       atomic.Pointer[gobreaker.TwoStepCircuitBreaker[struct{}]] // set by Run
+	brState  atomic.Value                                              // string: the breaker's last state
 	brOpened chan struct{}
 	brMu     sync.Mutex
 	brSince  time.Time     // when the breaker last left closed
 	brTotal  time.Duration // completed open periods
+	brEvents []transition  // waiting for OnBreakerChange
+	brNotify chan struct{}
+
+	dead  deadPending // jobs recovered whose dead-letter publish has not succeeded yet
+	timed atomic.Bool // a Prometheus collector exists: time the attempts
 
 	stats counters
 
@@ -56,22 +69,27 @@ type Worker struct {
 	afterRetryPublish func(*Job)
 }
 
-// New validates cfg (all problems at once) and returns a Worker.
+// New validates cfg (all problems at once, as a *ConfigError) and returns a Worker.
 func New(cfg Config) (*Worker, error) {
 	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {
-		return nil, fmt.Errorf("invalid worker config: %w", err)
+		return nil, &ConfigError{Op: "invalid worker config", Err: err}
 	}
 	w := &Worker{
 		cfg:         cfg,
 		log:         cfg.Logger.With("app", cfg.App),
+		urls:        urlList(cfg.URL, cfg.URLs),
+		topo:        topology{queueType: cfg.QueueType, deliveryLimit: cfg.DeliveryLimit},
 		rnd:         rand.Float64,
 		now:         time.Now,
 		names:       map[string]bool{},
 		sessChanged: make(chan struct{}),
 		ready:       make(chan struct{}),
+		fatalCh:     make(chan struct{}),
 		brOpened:    make(chan struct{}, 1),
+		brNotify:    make(chan struct{}, 1),
 	}
+	w.brState.Store("disabled")
 	if cfg.RateLimit > 0 {
 		w.limiter = rate.NewLimiter(rate.Limit(cfg.RateLimit), cfg.Burst)
 	}
@@ -82,40 +100,68 @@ func New(cfg Config) (*Worker, error) {
 }
 
 // HandleTask registers h for task, which must be owned by the worker's app. It must be
-// called before Run.
+// called before Run. Its errors are *ConfigError.
 func (w *Worker) HandleTask(task string, h HandlerFunc, opts ...HandlerOption) error {
+	op := fmt.Sprintf("handle task %q", task)
 	if err := ValidateTask(w.cfg.App, task); err != nil {
-		return err
+		return &ConfigError{Op: op, Err: err}
 	}
-	return w.register(&handler{name: task, queue: TaskQueue(task), fn: h}, opts)
+	return w.register(op, &handler{name: task, queue: TaskQueue(task), fn: h}, opts)
 }
 
 // HandleEvent subscribes the worker's app to event through the queue
-// EventQueue(app, event). It must be called before Run.
+// EventQueue(app, event). It must be called before Run. Its errors are *ConfigError.
 func (w *Worker) HandleEvent(event string, h HandlerFunc, opts ...HandlerOption) error {
+	op := fmt.Sprintf("handle event %q", event)
 	if err := ValidateEvent(event); err != nil {
-		return err
+		return &ConfigError{Op: op, Err: err}
 	}
-	return w.register(&handler{name: event, queue: EventQueue(w.cfg.App, event), event: true, fn: h}, opts)
+	return w.register(op, &handler{name: event, queue: EventQueue(w.cfg.App, event), event: true, fn: h}, opts)
 }
 
-func (w *Worker) register(h *handler, opts []HandlerOption) error {
+// register resolves a handler's settings (the worker's, overridden by opts) and adds it.
+func (w *Worker) register(op string, h *handler, opts []HandlerOption) error {
 	if h.fn == nil {
-		return fmt.Errorf("register %q: nil handler", h.name)
+		return &ConfigError{Op: op, Err: errors.New("nil handler")}
 	}
-	for _, o := range opts {
-		o(h)
+	var o handlerOptions
+	for _, opt := range opts {
+		opt(&o)
 	}
-	if w.cfg.Retry.Mode == RetryBroker {
-		h.tiers = w.cfg.Retry.tiers(h.queue)
+	if err := o.validate(); err != nil {
+		return &ConfigError{Op: op, Err: err}
 	}
+	h.recovery, h.middleware = o.recovery, o.middleware
+	h.retry, h.timeout, h.concurrency, h.limiter = w.cfg.Retry, w.cfg.Timeout, w.cfg.Concurrency, w.limiter
+	if o.retry != nil {
+		h.retry = o.retry.withDefaults()
+	}
+	if o.timeout != nil {
+		h.timeout = *o.timeout
+	}
+	if o.concurrency != nil {
+		h.concurrency = max(*o.concurrency, 1)
+	}
+	if o.rate != nil {
+		h.limiter = nil
+		if *o.rate > 0 {
+			h.limiter = rate.NewLimiter(rate.Limit(*o.rate), max(o.burst, 1))
+		}
+	}
+	if h.retry.Mode == RetryBroker {
+		h.tiers = h.retry.tiers()
+	}
+	if err := checkLength(h.queue, h.tiers); err != nil {
+		return &ConfigError{Op: op, Err: err}
+	}
+	h.m = newHandlerMetrics()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.running {
-		return fmt.Errorf("register %q: worker already running", h.name)
+		return &ConfigError{Op: op, Err: errors.New("worker already running")}
 	}
 	if w.names[h.queue] {
-		return fmt.Errorf("register %q: already registered", h.name)
+		return &ConfigError{Op: op, Err: errors.New("already registered")}
 	}
 	w.names[h.queue] = true
 	w.handlers = append(w.handlers, h)
@@ -129,8 +175,10 @@ func (w *Worker) Ready() <-chan struct{} { return w.ready }
 // Run connects, declares the topology, consumes until ctx is cancelled and reconnects
 // after connection or channel loss. On cancellation it stops intake, waits up to
 // ShutdownTimeout for in-flight jobs, cancels and requeues the rest, and closes the
-// connection. It returns nil after a graceful shutdown; no goroutine it started
-// outlives it. Run may be called once.
+// connection. It returns nil after a graceful shutdown, and a *ConfigError, after the
+// same shutdown, when the broker refuses what the configuration asks for (see
+// ConfigError): that is not retried. No goroutine it started outlives it, except a
+// handler abandoned after its timeout (see Stats.Abandoned). Run may be called once.
 func (w *Worker) Run(ctx context.Context) error {
 	w.mu.Lock()
 	if w.running || w.closed {
@@ -138,6 +186,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		return errors.New("run worker: already run")
 	}
 	w.running = true
+	for _, h := range w.handlers {
+		h.call = wrap(h.fn, w.middleware, h.middleware)
+	}
 	w.mu.Unlock()
 
 	stopCtx, stop := context.WithCancel(ctx)
@@ -149,40 +200,55 @@ func (w *Worker) Run(ctx context.Context) error {
 	var ctrl sync.WaitGroup
 	if w.cfg.Breaker.Enabled {
 		w.cb.Store(w.newBreaker())
-		ctrl.Add(1)
+		w.brState.Store(gobreaker.StateClosed.String())
+		ctrl.Add(2)
 		go func() {
 			defer ctrl.Done()
 			w.breakerLoop(stopCtx)
 		}()
+		go func() {
+			defer ctrl.Done()
+			w.notifyLoop(stopCtx)
+		}()
 	}
 
+	sess, err := w.serve(ctx)
+	w.shutdown(sess, hardStop)
+	stop()
+	ctrl.Wait()
+	if err != nil {
+		w.log.Error("worker stopped: the broker refused its configuration", "err", err)
+	}
+	return err
+}
+
+// serve keeps a session up until ctx ends or the broker refuses the configuration; it
+// returns the live session, if any, and the refusal.
+func (w *Worker) serve(ctx context.Context) (*session, error) {
 	var sess *session
 	for failures := 0; ; {
 		if sess == nil {
 			s, err := w.connect(ctx)
-			if err != nil {
-				if s != nil {
+			if err == nil {
+				if err = w.activate(s); err != nil {
+					w.deactivate(s)
 					s.close()
 				}
+			} else if s != nil {
+				s.close()
+			}
+			if err != nil {
 				if ctx.Err() != nil {
-					break
+					return nil, nil
+				}
+				if f := asFatal("start consumers", err); f != nil {
+					return nil, f
 				}
 				d := reconnectDelay(failures, w.rnd)
 				failures++
 				w.log.Warn("connect failed; retrying", "err", err, "in", d)
 				if !sleepCtx(ctx, d) {
-					break
-				}
-				continue
-			}
-			if err := w.activate(s); err != nil {
-				w.deactivate(s)
-				s.close()
-				d := reconnectDelay(failures, w.rnd)
-				failures++
-				w.log.Warn("start consumers failed; reconnecting", "err", err, "in", d)
-				if !sleepCtx(ctx, d) {
-					break
+					return nil, nil
 				}
 				continue
 			}
@@ -191,6 +257,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
+			return sess, nil
+		case <-w.fatalCh:
+			return sess, w.fatalErr
 		case <-sess.dead:
 			w.deactivate(sess)
 			sess.close()
@@ -199,16 +268,18 @@ func (w *Worker) Run(ctx context.Context) error {
 			failures = 0
 			w.log.Warn("connection lost; reconnecting")
 			if !sleepCtx(ctx, reconnectDelay(0, w.rnd)) {
-				break
+				return nil, nil
 			}
-			continue
 		}
-		break
 	}
-	w.shutdown(sess, hardStop)
-	stop()
-	ctrl.Wait()
-	return nil
+}
+
+// fail ends Run with err (a *ConfigError) from wherever it was found.
+func (w *Worker) fail(err error) {
+	w.fatalOnce.Do(func() {
+		w.fatalErr = err
+		close(w.fatalCh)
+	})
 }
 
 // activate publishes the session and starts its consumers unless the breaker holds
@@ -244,7 +315,8 @@ func (w *Worker) deactivate(s *session) {
 }
 
 // shutdown stops intake, drains in-flight jobs up to ShutdownTimeout, then cancels the
-// rest (they requeue) and closes the session.
+// rest (they requeue) and closes the session. Handlers that ignore their cancelled
+// context are abandoned when they have a timeout (see attempt).
 func (w *Worker) shutdown(s *session, hardStop context.CancelFunc) {
 	w.mu.Lock()
 	w.stopping = true
@@ -295,7 +367,7 @@ func (w *Worker) startConsumerLocked(s *session, c *consumer) error {
 	}
 	c.tag, c.active = tag, true
 	w.stats.consumers.Add(1)
-	for range w.cfg.Concurrency {
+	for range c.h.concurrency {
 		w.poolWG.Add(1)
 		go w.loop(s, c.h, deliveries)
 	}
@@ -338,8 +410,9 @@ func (w *Worker) session(ctx context.Context) (*session, error) {
 }
 
 // PublishTask publishes a task owned by the worker's app and waits for the broker's
-// confirm. Inside a handler pass its context: the task inherits the job's TID.
-// Before Run has connected (or while reconnecting) it waits for the connection.
+// confirm. Inside a handler pass its context: the task inherits the job's TID (and
+// trace context). Before Run has connected (or while reconnecting) it waits for the
+// connection. After(d) delays it.
 func (w *Worker) PublishTask(ctx context.Context, task string, body []byte, opts ...PublishOption) error {
 	if err := ValidateTask(w.cfg.App, task); err != nil {
 		return err

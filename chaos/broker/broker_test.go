@@ -182,7 +182,8 @@ func TestContainer(t *testing.T) {
 	var _ broker.Broker = c
 }
 
-// TestManaged boots one node and runs the controller checks on it in order.
+// TestManaged boots one node and runs the controller checks on it in order;
+// it is long because each boot costs seconds, so the checks share one node.
 func TestManaged(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots a rabbitmq-server node")

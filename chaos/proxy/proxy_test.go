@@ -427,27 +427,3 @@ func TestValidation(t *testing.T) {
 		t.Error("empty proxy name and upstream accepted")
 	}
 }
-
-func TestDurationUnit(t *testing.T) {
-	for _, tc := range []struct {
-		typ, attr string
-		unit      time.Duration
-		ok        bool
-	}{
-		{"latency", "latency", time.Millisecond, true},
-		{"latency", "jitter", time.Millisecond, true},
-		{"slow_close", "delay", time.Millisecond, true},
-		{"timeout", "timeout", time.Millisecond, true},
-		{"reset_peer", "timeout", time.Millisecond, true},
-		{"slicer", "delay", time.Microsecond, true},
-		{"slicer", "average_size", 0, false},
-		{"bandwidth", "rate", 0, false},
-		{"latency", "timeout", 0, false},
-		{"nope", "latency", 0, false},
-	} {
-		unit, ok := DurationUnit(tc.typ, tc.attr)
-		if unit != tc.unit || ok != tc.ok {
-			t.Errorf("DurationUnit(%s, %s) = %v, %v; want %v, %v", tc.typ, tc.attr, unit, ok, tc.unit, tc.ok)
-		}
-	}
-}

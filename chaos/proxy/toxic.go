@@ -3,17 +3,17 @@ package proxy
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
-	"time"
+
+	"github.com/benchmq/bench/chaos/fault"
 )
 
-// Stream directions a toxic applies to.
+// Stream directions a toxic applies to (the fault vocabulary's).
 const (
-	StreamUp   = "up"   // client → upstream
-	StreamDown = "down" // upstream → client
-	StreamBoth = "both" // two toxics, one per direction
+	StreamUp   = fault.StreamUp   // client → upstream
+	StreamDown = fault.StreamDown // upstream → client
+	StreamBoth = fault.StreamBoth // two toxics, one per direction
 )
 
 // Toxic describes a toxiproxy toxic. Attribute values are in toxiproxy's units:
@@ -31,43 +31,15 @@ type Toxic struct {
 	Attrs    map[string]int64
 }
 
-// toxicAttrs lists the attributes each toxic type accepts. Toxiproxy ignores
-// unknown attributes silently; a misspelt one would turn a fault into a no-op.
-var toxicAttrs = map[string][]string{
-	"latency":    {"latency", "jitter"},
-	"bandwidth":  {"rate"},
-	"slow_close": {"delay"},
-	"timeout":    {"timeout"},
-	"reset_peer": {"timeout"},
-	"slicer":     {"average_size", "size_variation", "delay"},
-	"limit_data": {"bytes"},
-}
-
-// ToxicTypes returns the supported toxic types, sorted.
-func ToxicTypes() []string {
-	types := make([]string, 0, len(toxicAttrs))
-	for t := range toxicAttrs {
-		types = append(types, t)
-	}
-	sort.Strings(types)
-	return types
-}
-
-// ToxicAttrs returns the attribute names a toxic type accepts, or nil for an
-// unknown type.
-func ToxicAttrs(typ string) []string {
-	return slices.Clone(toxicAttrs[typ])
-}
-
 // Validate reports every problem with t at once.
 func (t Toxic) Validate() error {
 	var errs []error
 	if t.Name == "" {
 		errs = append(errs, errors.New("toxic name is empty"))
 	}
-	allowed, ok := toxicAttrs[t.Type]
+	typ, ok := fault.LookupToxic(t.Type)
 	if !ok {
-		errs = append(errs, fmt.Errorf("unknown toxic type %q (want one of %s)", t.Type, strings.Join(ToxicTypes(), ", ")))
+		errs = append(errs, fmt.Errorf("unknown toxic type %q (want one of %s)", t.Type, strings.Join(fault.ToxicNames(), ", ")))
 	}
 	switch t.Stream {
 	case "", StreamUp, StreamDown, StreamBoth:
@@ -84,8 +56,8 @@ func (t Toxic) Validate() error {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			if !slices.Contains(allowed, k) {
-				errs = append(errs, fmt.Errorf("toxic %q: %s has no attribute %q (want %s)", t.Name, t.Type, k, strings.Join(allowed, ", ")))
+			if _, known := typ.Attr(k); !known {
+				errs = append(errs, fmt.Errorf("toxic %q: %s has no attribute %q (want %s)", t.Name, t.Type, k, strings.Join(typ.AttrNames(), ", ")))
 			}
 			if t.Attrs[k] < 0 {
 				errs = append(errs, fmt.Errorf("toxic %q: attribute %s is negative", t.Name, k))
@@ -113,21 +85,4 @@ func (t Toxic) toxicity() float32 {
 		return 1
 	}
 	return t.Toxicity
-}
-
-// DurationUnit returns the unit in which toxiproxy takes attribute attr of
-// toxic type typ, for attributes that are durations: milliseconds, except
-// the slicer's delay, which is in microseconds. ok is false for attributes
-// that are not durations (rate, bytes, sizes) or unknown.
-func DurationUnit(typ, attr string) (unit time.Duration, ok bool) {
-	if !slices.Contains(toxicAttrs[typ], attr) {
-		return 0, false
-	}
-	switch {
-	case typ == "slicer" && attr == "delay":
-		return time.Microsecond, true
-	case attr == "latency", attr == "jitter", attr == "delay", attr == "timeout":
-		return time.Millisecond, true
-	}
-	return 0, false
 }

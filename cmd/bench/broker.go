@@ -19,9 +19,7 @@ import (
 	"github.com/benchmq/bench/internal/redact"
 )
 
-const brokerUsage = `usage: bench broker up|down [flags]
-
-  up    start a private rabbitmq-server node that outlives this command and
+const brokerAbout = `  up    start a private rabbitmq-server node that outlives this command and
         print its URL; with --nodes N, a cluster of N nodes, and every node's
         URL; if one is already up, print its URL(s)
   down  stop that node or cluster and remove its data (and a cluster's
@@ -31,61 +29,53 @@ The state is kept in $XDG_STATE_HOME/bench/broker.json (default: the user
 cache directory), so that down finds what up started. See "bench broker up
 --help" for the flags.`
 
-func cmdBroker(args []string) int {
-	return runBroker(args, os.Stdout, os.Stderr)
+var brokerCLI = cli{
+	name:  "broker",
+	usage: "up|down [flags]",
+	about: brokerAbout,
+	examples: []string{
+		"bench broker up",
+		"export AMQP_URL=$(bench broker up | head -1)",
+		"bench broker up --nodes 3",
+		"bench broker down",
+	},
+	exits: "0 done (down: also when nothing is up)\n2 bad input: flags, an unknown subcommand, a size other than the one up\n3 the node or cluster could not be started or stopped",
+}
+
+func cmdBroker(args []string, s stdio) int {
+	return runBroker(args, s.out, s.err)
 }
 
 func runBroker(args []string, stdout, stderr io.Writer) int {
+	s := stdio{out: stdout, err: stderr}
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, brokerUsage)
-		return exitInput
+		return brokerCLI.fail(s, "missing subcommand up or down")
 	}
 	switch args[0] {
 	case "-h", "--help", "help":
-		fmt.Fprintln(stdout, brokerUsage)
+		brokerCLI.help(stdout, nil)
 		return exitOK
 	case "up":
 		return brokerUp(args[1:], stdout, stderr)
 	case "down":
 		return brokerDown(args[1:], stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "bench broker: unknown subcommand %q\n\n%s\n", args[0], brokerUsage)
-	return exitInput
+	return brokerCLI.fail(s, "unknown subcommand %q", args[0])
 }
 
 // brokerFlags parses a subcommand's flags; code >= 0 means return it.
 func brokerFlags(name, summary string, args []string, stdout, stderr io.Writer, extra func(*pflag.FlagSet)) (state string, code int) {
-	fs := pflag.NewFlagSet("bench broker "+name, pflag.ContinueOnError)
-	fs.SetOutput(stderr)
+	s := stdio{out: stdout, err: stderr}
+	c := cli{name: "broker " + name, usage: "[flags]", about: summary + "\n\n" + brokerAbout, examples: brokerCLI.examples, exits: brokerCLI.exits}
+	fs := c.flags()
 	statePath := fs.String("state-file", "", "where the node's state is kept (default $XDG_STATE_HOME/bench/broker.json, else the user cache directory)")
 	if extra != nil {
 		extra(fs)
 	}
-	help := false
-	for _, a := range args {
-		if a == "--" {
-			break
-		}
-		help = help || a == "-h" || a == "--help"
+	if code, done := c.parse(fs, args, s); done {
+		return "", code
 	}
-	fs.Usage = func() {
-		w := stderr
-		if help {
-			w = stdout
-		}
-		fmt.Fprintf(w, "usage: bench broker %s [flags]\n%s\n\nflags:\n%s", name, summary, fs.FlagUsages())
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) { // pflag printed the usage
-			return "", exitOK
-		}
-		fmt.Fprintf(stderr, "bench broker %s: %v\n", name, err)
-		fs.Usage()
-		return "", exitInput
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "bench broker %s: unexpected argument %q\n", name, fs.Arg(0))
-		fs.Usage()
+	if !c.args(fs, 0, 0, s) {
 		return "", exitInput
 	}
 	if *statePath != "" {

@@ -20,7 +20,7 @@ func runCompare(args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("bench compare", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	maxRegression := fs.String("max-regression", "15%", "allowed relative regression of every metric")
-	thresholds := fs.StringArray("threshold", nil, "per-metric limit, e.g. --threshold p99_ms=25% (repeatable); metrics: "+strings.Join(report.CompareMetrics(), ", "))
+	thresholds := fs.StringArray("threshold", nil, "per-metric limit, e.g. --threshold 'p99(end_to_end)=25%' (repeatable); metrics: "+strings.Join(report.CompareMetrics(), ", "))
 	minSamples := fs.Int64("min-samples", 1000, "end-to-end samples both results need for latency to be gated")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: bench compare BASE.json NEW.json [--max-regression 15%] [--threshold metric=20%]...")
@@ -95,11 +95,7 @@ func parseCompareFlags(maxRegression string, thresholds []string, minSamples int
 		opts.Thresholds[strings.TrimSpace(name)] = p
 	}
 	for name := range opts.Thresholds {
-		known := false
-		for _, m := range report.CompareMetrics() {
-			known = known || m == name
-		}
-		if !known {
+		if m, ok := report.LookupMetric(name); !ok || !m.Compare {
 			errs = append(errs, fmt.Errorf("--threshold: unknown metric %q (known: %s)", name, strings.Join(report.CompareMetrics(), ", ")))
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/benchmq/bench/internal/buildinfo"
 )
 
 // Exit codes (DESIGN.md §4.1); scripts rely on them.
@@ -20,42 +22,54 @@ const (
 type command struct {
 	name    string
 	summary string
-	run     func(args []string) int
+	run     func(args []string, s stdio) int
 }
 
 func commands() []command {
 	return []command{
 		{"run", "run a scenario: FILE.yaml [--amqp-url URL] [--out DIR] [--set key=value]... [--baseline result.json]", cmdRun},
-		{"validate", "check scenario files: FILE.yaml...", cmdValidate},
-		{"compare", "compare two results: BASE.json NEW.json [--max-regression 15%]", cmdCompare},
+		{"validate", "check scenario files: FILE.yaml... (- reads standard input)", cmdValidate},
+		{"plan", "show what a run would do, before anything starts: FILE.yaml", cmdPlan},
+		{"compare", "compare two results: BASE.json NEW.json [--max-regression 15%]", func(a []string, s stdio) int { return runCompare(a, s.out, s.err) }},
 		{"report", "re-render the HTML report: result.json [-o report.html]", cmdReport},
 		{"worker", "run a simulated worker process (spawned by run; usable by hand)", cmdWorker},
 		{"broker", "a private RabbitMQ node for local use: up | down", cmdBroker},
 		{"perf", "measure the runtime and load generator against raw amqp091-go (see BENCHMARKS.md)", cmdPerf},
+		{"schema", "print the JSON Schema of scenario files, for editors", cmdSchema},
+		{"dlq", "dead-letter queues: ls | show | replay | purge QUEUE (docs/operations.md)", cmdDLQ},
 	}
 }
 
 func main() {
-	os.Exit(dispatch(os.Args[1:], os.Stderr))
+	os.Exit(dispatch(os.Args[1:], stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr}))
 }
 
-func dispatch(args []string, stderr io.Writer) int {
+func dispatch(args []string, s stdio) int {
 	if len(args) == 0 {
-		usage(stderr)
+		usage(s.err)
 		return exitInput
 	}
 	switch args[0] {
-	case "-h", "--help", "help":
-		usage(os.Stdout)
+	case "-h", "--help":
+		usage(s.out)
+		return exitOK
+	case "help":
+		if len(args) > 1 {
+			return dispatch([]string{args[1], "--help"}, s)
+		}
+		usage(s.out)
+		return exitOK
+	case "--version", "version":
+		fmt.Fprintln(s.out, buildinfo.Read())
 		return exitOK
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {
-			return c.run(args[1:])
+			return c.run(args[1:], s)
 		}
 	}
-	fmt.Fprintf(stderr, "bench: unknown command %q\n\n", args[0])
-	usage(stderr)
+	fmt.Fprintf(s.err, "bench: unknown command %q\n\n", args[0])
+	usage(s.err)
 	return exitInput
 }
 
@@ -65,5 +79,5 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nexit codes: 0 gates passed, 1 a gate or the baseline failed, 2 bad input, 3 environment failure")
-	fmt.Fprintln(w, "run 'bench COMMAND --help' for a command's flags")
+	fmt.Fprintln(w, "run 'bench COMMAND --help' for a command's flags and examples; 'bench --version' for this build")
 }

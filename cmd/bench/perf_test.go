@@ -13,14 +13,14 @@ func TestPerfRejectsBadFlags(t *testing.T) {
 		{"--no-such-flag"},
 		{"--managed", "--amqp-url", "amqp://guest:guest@127.0.0.1:5672/"},
 	} {
-		if code := cmdPerf(args); code != exitInput {
+		if code := cmdPerf(args, discard()); code != exitInput {
 			t.Errorf("bench perf %v: exit %d, want %d", args, code, exitInput)
 		}
 	}
 }
 
 func TestPerfChildRejectsBadFlags(t *testing.T) {
-	if code := cmdPerf([]string{"--child", "--impl", "fast"}); code != exitInput {
+	if code := cmdPerf([]string{"--child", "--impl", "fast"}, discard()); code != exitInput {
 		t.Errorf("bench perf --child --impl fast: exit %d, want %d", code, exitInput)
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,38 +10,41 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/spf13/pflag"
-
 	"github.com/benchmq/bench/report"
+	"github.com/benchmq/bench/report/browser"
 )
 
-func cmdReport(args []string) int { return runReport(args, os.Stdout, os.Stderr) }
+var reportCLI = cli{
+	name:  "report",
+	usage: "result.json [-o report.html] [--baseline base.json] [--screenshot report.png]",
+	about: `Re-renders the HTML report of a result, e.g. after upgrading bench, or against another
+baseline. The report is one self-contained file (charts included) that opens offline.`,
+	examples: []string{
+		"bench report out/spike-20250102T030405Z/result.json",
+		"bench report new/result.json --baseline scenarios/baselines/spike.json -o compare.html",
+		"# a PNG as well (needs chromium):",
+		"bench report result.json --screenshot report.png --width 1280",
+	},
+	exits: "0 written\n2 bad input: flags, an unreadable result\n3 the screenshot failed (no chromium)",
+}
+
+func cmdReport(args []string, s stdio) int { return runReport(args, s.out, s.err) }
 
 func runReport(args []string, stdout, stderr io.Writer) int {
-	fs := pflag.NewFlagSet("bench report", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
+	s := stdio{out: stdout, err: stderr}
+	fs := reportCLI.flags()
 	out := fs.StringP("output", "o", "", "HTML file to write (default report.html next to result.json)")
 	baseline := fs.String("baseline", "", "overlay and compare with this result.json")
 	screenshot := fs.String("screenshot", "", "also write a PNG screenshot of the report (needs chromium)")
 	width := fs.Int("width", 1280, "screenshot width in pixels")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: bench report result.json [-o report.html] [--baseline base.json] [--screenshot report.png]")
-		fmt.Fprintln(stderr, "Re-renders the HTML report of a result.")
-		fs.PrintDefaults()
+	if code, done := reportCLI.parse(fs, args, s); done {
+		return code
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return exitOK
-		}
-		return exitInput
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
+	if !reportCLI.args(fs, 1, 1, s) {
 		return exitInput
 	}
 	if *width < 320 {
-		fmt.Fprintf(stderr, "bench report: --width %d: must be at least 320\n", *width)
-		return exitInput
+		return reportCLI.fail(s, "--width %d: must be at least 320", *width)
 	}
 	src := fs.Arg(0)
 	r, err := report.ReadFile(src)
@@ -73,7 +75,7 @@ func runReport(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	if err := report.Screenshot(ctx, dst, *screenshot, *width); err != nil {
+	if err := browser.Screenshot(ctx, dst, *screenshot, *width); err != nil {
 		fmt.Fprintln(stderr, "bench report:", err)
 		return exitEnv
 	}

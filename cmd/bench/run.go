@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,46 +10,155 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/spf13/pflag"
-
 	"github.com/benchmq/bench/report"
 	"github.com/benchmq/bench/scenarios"
 	"github.com/benchmq/bench/scenarios/runner"
 )
 
-func cmdRun(args []string) int {
-	fs := pflag.NewFlagSet("bench run", pflag.ContinueOnError)
-	amqpURL := fs.String("amqp-url", "", "broker to use (default $AMQP_URL, then the scenario's broker.url, then a private managed node)")
+var runCLI = cli{
+	name:  "run",
+	usage: "FILE.yaml [--amqp-url URL] [--out DIR] [--set key=value]... [--baseline result.json]",
+	about: `Runs a scenario: for each variant of its matrix, brings up a broker, spawns the worker
+processes, publishes the load, applies the faults, accounts for every job, drains, and
+evaluates the gates. Output goes to --out (default out/<scenario>-<UTC timestamp>/):
+result.json, report.html, junit.xml, one .hgrm file per variant and latency kind, and per
+variant a directory with the worker logs. The path of result.json is printed at the end.
+
+Which broker: --amqp-url if given; else, when the scenario says broker: {managed: true}
+(needed by the broker actions restart, kill, stop and block), a private rabbitmq-server node
+started and removed for each variant; else $AMQP_URL; else the scenario's broker.url; else a
+private node as above. Credentials never appear in the output.
+
+On a broker bench did not start, bench never deletes, purges or consumes from a queue that
+holds messages or has consumers it did not start, nor publishes into an exchange (the event,
+job.emit) that exists already: it stops before the load with exit 3 and names them. Ways out:
+--namespace auto runs under names of the run's own (the app, the task, the event and
+job.emit prefixed with a run id), and --reset-queues takes the queues over (their messages are
+deleted). At the end of each variant bench deletes the queues and exchanges it created, and
+only those. A private node is the run's own: its queues are cleared before each variant.
+
+Live: one progress line per second and variant when stdout is not a terminal (rate, p99 so
+far, queue depth, worker RSS); --metrics-addr serves the same figures to Prometheus.`,
+	examples: []string{
+		"bench run scenarios/spike.yaml",
+		"# against a shared broker, under names of the run's own:",
+		"bench run scenarios/steady.yaml --amqp-url amqp://user:pass@rabbit:5672/ --namespace auto",
+		"# a CI gate against a committed baseline, the median of three runs:",
+		"bench run scenarios/spike.yaml --baseline scenarios/baselines/spike.json --repeat 3 --out out/spike",
+		"# override keys; a matrix key set by --set is pinned:",
+		"bench run scenarios/spike.yaml --set workers.prefetch=50 --set load.0.spike.jobs=2000",
+		"bench run scenarios/capacity.yaml --metrics-addr :9464",
+	},
+	exits: exitsRun,
+}
+
+// runArgs are `bench run`'s settings once the flags and the scenario are read.
+type runArgs struct {
+	sc          *scenarios.Scenario
+	amqpURL     string
+	dir         string
+	repeat      int
+	base        *report.Result
+	cmpOpts     report.CompareOptions
+	verbose     bool
+	resetQueues bool
+	namespace   string
+	metricsAddr string
+}
+
+func cmdRun(args []string, s stdio) int {
+	ra, code := parseRun(args, s)
+	if code >= 0 {
+		return code
+	}
+	level := slog.LevelWarn
+	if ra.verbose {
+		level = slog.LevelInfo
+	}
+	log := slog.New(slog.NewTextHandler(s.err, &slog.HandlerOptions{Level: level}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	opts := runner.Options{AMQPURL: ra.amqpURL, Progress: s.out, TTY: isTTY(s.out), Logger: log,
+		ResetQueues: ra.resetQueues, Namespace: ra.namespace}
+	if ra.metricsAddr != "" {
+		srv, err := serveMetrics(ra.metricsAddr, s.err)
+		if err != nil {
+			fmt.Fprintln(s.err, "bench run:", err)
+			return exitEnv
+		}
+		defer srv.close()
+		fmt.Fprintf(s.out, "metrics: http://%s/metrics\n", srv.addr)
+		opts.OnSnapshot = srv.update
+	}
+	results, err := runRepeats(ctx, ra, opts, s)
+	if err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(s.err, "bench run: interrupted; what was measured is in", ra.dir)
+		} else {
+			fmt.Fprintln(s.err, "bench run:", err)
+		}
+		return exitEnv
+	}
+	code = exitOK
+	for _, res := range results {
+		if !res.Passed {
+			code = exitGate
+		}
+	}
+	if ra.base != nil {
+		regressed, err := compareWithBaseline(ra, results, s)
+		if err != nil {
+			fmt.Fprintln(s.err, "bench run: compare with baseline:", err)
+			return exitInput
+		}
+		if regressed {
+			code = exitGate
+		}
+	}
+	if code == exitOK {
+		fmt.Fprintln(s.out, "all gates passed")
+	} else {
+		fmt.Fprintln(s.out, "FAILED")
+	}
+	return code
+}
+
+// parseRun reads the flags, the scenario and the baseline; code is an exit
+// code when the command must end here, -1 otherwise.
+func parseRun(args []string, s stdio) (ra runArgs, code int) {
+	fs := runCLI.flags()
+	amqpURL := fs.String("amqp-url", "", "broker to use (default: see above)")
 	outDir := fs.String("out", "", "output directory (default out/<scenario>-<UTC timestamp>/)")
 	sets := fs.StringArray("set", nil, "override a scenario key, e.g. --set workers.prefetch=50 (repeatable)")
 	baseline := fs.String("baseline", "", "compare with this result.json; a regression exits 1")
 	maxRegression := fs.String("max-regression", "", "allowed relative regression against --baseline (default the scenario's baseline.max_regression, else 15%)")
 	repeat := fs.Int("repeat", 1, "run the scenario N times and compare the median with --baseline")
+	namespace := fs.String("namespace", "", "prefix the app, task and event names with auto (a run id) or this name, so every queue and exchange is the run's own")
+	resetQueues := fs.Bool("reset-queues", false, "take over existing queues of the scenario's names on an external broker: their messages are deleted")
+	metricsAddr := fs.String("metrics-addr", "", "serve live metrics for Prometheus at this address, e.g. :9464 (/metrics)")
 	verbose := fs.BoolP("verbose", "v", false, "log the environment's steps")
-	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: bench run FILE.yaml [--amqp-url URL] [--out DIR] [--set key=value]... [--baseline result.json]")
-		fs.PrintDefaults()
+	if code, done := runCLI.parse(fs, args, s); done {
+		return ra, code
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return exitOK
-		}
-		return exitInput
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return exitInput
+	if !runCLI.args(fs, 1, 1, s) {
+		return ra, exitInput
 	}
 	if *repeat < 1 {
-		fmt.Fprintln(os.Stderr, "bench run: --repeat must be at least 1")
-		return exitInput
+		return ra, runCLI.fail(s, "--repeat %d: must be at least 1", *repeat)
 	}
-	sc, err := scenarios.Load(fs.Arg(0), *sets)
+	if *namespace != "" && *namespace != runner.NamespaceAuto {
+		if err := scenarios.CheckNamespace(*namespace); err != nil {
+			return ra, runCLI.fail(s, "--namespace: %v", err)
+		}
+	}
+	sc, err := loadScenario(fs.Arg(0), *sets, s.in)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return exitInput
+		fmt.Fprintln(s.err, err)
+		return ra, exitInput
 	}
-	var base *report.Result
+	ra = runArgs{sc: sc, amqpURL: *amqpURL, dir: *outDir, repeat: *repeat, verbose: *verbose,
+		resetQueues: *resetQueues, namespace: *namespace, metricsAddr: *metricsAddr}
 	if *baseline == "" && sc.Baseline.File != "" {
 		*baseline = sc.Baseline.File
 		if !filepath.IsAbs(*baseline) {
@@ -58,107 +166,74 @@ func cmdRun(args []string) int {
 		}
 	}
 	if *baseline != "" {
-		if base, err = report.ReadFile(*baseline); err != nil {
-			fmt.Fprintln(os.Stderr, "bench run:", err)
-			return exitInput
+		if ra.base, err = report.ReadFile(*baseline); err != nil {
+			fmt.Fprintln(s.err, "bench run:", err)
+			return ra, exitInput
 		}
 	}
-	cmpOpts, err := compareOptions(sc, *maxRegression)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench run:", err)
-		return exitInput
+	if ra.cmpOpts, err = compareOptions(sc, *maxRegression); err != nil {
+		return ra, runCLI.fail(s, "%v", err)
 	}
-	dir := *outDir
-	if dir == "" {
-		dir = filepath.Join("out", sc.Name+"-"+time.Now().UTC().Format("20060102T150405Z"))
+	if ra.dir == "" {
+		ra.dir = filepath.Join("out", sc.Name+"-"+time.Now().UTC().Format("20060102T150405Z"))
 	}
+	return ra, -1
+}
 
-	level := slog.LevelWarn
-	if *verbose {
-		level = slog.LevelInfo
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
+// runRepeats runs the scenario ra.repeat times, each into its own directory
+// when there are several, writing every result as it ends.
+func runRepeats(ctx context.Context, ra runArgs, opts runner.Options, s stdio) ([]*report.Result, error) {
 	var results []*report.Result
-	var runErr error
-	for i := range *repeat {
-		d := dir
-		if *repeat > 1 {
-			d = filepath.Join(dir, fmt.Sprintf("run-%d", i+1))
+	for i := range ra.repeat {
+		d := ra.dir
+		if ra.repeat > 1 {
+			d = filepath.Join(ra.dir, fmt.Sprintf("run-%d", i+1))
 		}
-		r, err := runner.New(sc, runner.Options{AMQPURL: *amqpURL, OutDir: d, Progress: os.Stdout, TTY: isTTY(os.Stdout), Logger: log})
+		opts.OutDir = d
+		r, err := runner.New(ra.sc, opts)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "bench run:", err)
-			return exitEnv
+			return results, err
 		}
 		res, err := r.Run(ctx)
-		if werr := report.WriteAll(d, res, base); werr != nil {
-			fmt.Fprintln(os.Stderr, "bench run:", werr)
+		if werr := report.WriteAll(d, res, ra.base); werr != nil {
+			fmt.Fprintln(s.err, "bench run:", werr)
 			if err == nil {
 				err = fmt.Errorf("%w: %w", runner.ErrEnvironment, werr)
 			}
 		}
-		fmt.Printf("result: %s\n", filepath.Join(d, "result.json"))
+		fmt.Fprintf(s.out, "result: %s\n", filepath.Join(d, report.ResultFile))
 		results = append(results, res)
 		if err != nil {
-			runErr = err
-			break
+			return results, err
 		}
 	}
-	if runErr != nil {
-		if ctx.Err() != nil {
-			fmt.Fprintln(os.Stderr, "bench run: interrupted; what was measured is in", dir)
-		} else {
-			fmt.Fprintln(os.Stderr, "bench run:", runErr)
-		}
-		return exitEnv
-	}
-	code := exitOK
-	for _, res := range results {
-		if !res.Passed {
-			code = exitGate
-		}
-	}
-	if base != nil {
-		cur := results[0]
-		if len(results) > 1 {
-			cur = report.Median(results)
-		}
-		cmp, err := report.Compare(base, cur, cmpOpts)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "bench run: compare with baseline:", err)
-			return exitInput
-		}
-		cmp.Print(os.Stdout)
-		if cmp.Regressed() {
-			code = exitGate
-		}
-	}
-	if code == exitOK {
-		fmt.Println("all gates passed")
-	} else {
-		fmt.Println("FAILED")
-	}
-	return code
+	return results, nil
 }
 
-func isTTY(f *os.File) bool {
+// compareWithBaseline compares the run (the median of repeats) with the
+// baseline and prints the comparison.
+func compareWithBaseline(ra runArgs, results []*report.Result, s stdio) (regressed bool, err error) {
+	cur := results[0]
+	if len(results) > 1 {
+		cur = report.Median(results)
+	}
+	cmp, err := report.Compare(ra.base, cur, ra.cmpOpts)
+	if err != nil {
+		return false, err
+	}
+	if err := cmp.Print(s.out); err != nil {
+		return false, err
+	}
+	return cmp.Regressed(), nil
+}
+
+func isTTY(w any) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
-
-// compareMetricNames maps the gate-style metric names a scenario's
-// baseline.thresholds may use to the comparer's names.
-var compareMetricNames = map[string]string{
-	"p50(end_to_end)":  report.MetricP50,
-	"p99(end_to_end)":  report.MetricP99,
-	"max(end_to_end)":  report.MetricMax,
-	"complete_per_s":   report.MetricThroughput,
-	"drain_seconds":    report.MetricDrain,
-	"peak(worker_rss)": report.MetricPeakRSS,
-	"retries":          report.MetricRetries,
 }
 
 // compareOptions merges the scenario's baseline block with --max-regression.
@@ -169,9 +244,6 @@ func compareOptions(sc *scenarios.Scenario, maxRegression string) (report.Compar
 		Thresholds:    map[string]float64{},
 	}
 	for k, v := range sc.Baseline.Thresholds {
-		if name, ok := compareMetricNames[k]; ok {
-			k = name
-		}
 		opts.Thresholds[k] = v
 	}
 	if maxRegression != "" {

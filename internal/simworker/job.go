@@ -41,7 +41,7 @@ var (
 
 func newJob(cfg Config, tel reporter, pub func(ctx context.Context, event string, body []byte) error) *job {
 	j := &job{cfg: cfg, tel: tel, pub: pub}
-	if cfg.DependencyCalls > 0 {
+	if cfg.Job.DependencyCalls > 0 {
 		j.dep = depsim.NewClient(cfg.DependencyURL, cfg.DependencyTO)
 	}
 	var seeds atomic.Uint64
@@ -66,16 +66,16 @@ func (j *job) handle(ctx context.Context, jb *worker.Job) error {
 		}
 	}
 	var held []byte
-	if j.cfg.Hold > 0 {
-		held = make([]byte, j.cfg.Hold)
+	if j.cfg.Job.Hold > 0 {
+		held = make([]byte, j.cfg.Job.Hold)
 		for i := 0; i < len(held); i += 4096 {
 			held[i] = 1 // resident, not just reserved
 		}
 	}
 	r := j.rngs.Get().(*rand.Rand)
-	work := j.cfg.Work.Sample(r)
-	failed := r.Float64() < j.cfg.FailRate
-	fatal := r.Float64() < j.cfg.FatalRate
+	work := j.cfg.Job.Work.Sample(r)
+	failed := r.Float64() < j.cfg.Job.FailRate
+	fatal := r.Float64() < j.cfg.Job.FatalRate
 	j.rngs.Put(r)
 
 	if work > 0 {
@@ -87,7 +87,7 @@ func (j *job) handle(ctx context.Context, jb *worker.Job) error {
 			return fmt.Errorf("simulated work: %w", ctx.Err())
 		}
 	}
-	for range j.cfg.DependencyCalls {
+	for range j.cfg.Job.DependencyCalls {
 		j.depCalls.Add(1)
 		if err := j.dep.Call(ctx); err != nil {
 			j.depErrors.Add(1)
@@ -101,12 +101,18 @@ func (j *job) handle(ctx context.Context, jb *worker.Job) error {
 	if failed {
 		return errSimulated
 	}
-	if j.cfg.Emit != "" {
+	if j.cfg.Job.Emit != "" {
 		var body [8]byte
 		binary.LittleEndian.PutUint64(body[:], uint64(seq))
-		if err := j.pub(ctx, j.cfg.Emit, body[:]); err != nil {
-			return fmt.Errorf("emit %s: %w", j.cfg.Emit, err)
+		if err := j.pub(ctx, j.cfg.Job.Emit, body[:]); err != nil {
+			return fmt.Errorf("emit %s: %w", j.cfg.Job.Emit, err)
 		}
+	}
+	// The runtime fails an attempt that returns after its deadline, even with
+	// nil: a success reported then would be followed by a retry's and count
+	// twice. (The window between this check and the return is microseconds.)
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("simulated job finished past its deadline: %w", err)
 	}
 	return j.report(seq, jb, telemetry.Succeeded, start)
 }

@@ -58,7 +58,7 @@ func TestSimulatedJobOutcomes(t *testing.T) {
 
 	t.Run("success reports before the ack and emits", func(t *testing.T) {
 		rep := &fakeReporter{}
-		j := newJob(Config{Hold: 64 << 10, Emit: "job.processed", Work: scenarios.Dist{Kind: "fixed", Fixed: time.Millisecond}}, rep, pub)
+		j := newJob(Config{Job: scenarios.Job{Hold: 64 << 10, Emit: "job.processed", Work: scenarios.Dist{Kind: "fixed", Fixed: time.Millisecond}}}, rep, pub)
 		if err := j.handle(ctx, harnessJob(7, 2, true)); err != nil {
 			t.Fatal(err)
 		}
@@ -79,7 +79,7 @@ func TestSimulatedJobOutcomes(t *testing.T) {
 
 	t.Run("failure is retriable and not reported", func(t *testing.T) {
 		rep := &fakeReporter{}
-		j := newJob(Config{FailRate: 1}, rep, pub)
+		j := newJob(Config{Job: scenarios.Job{FailRate: 1}}, rep, pub)
 		err := j.handle(ctx, harnessJob(1, 1, false))
 		if !errors.Is(err, errSimulated) || worker.IsPermanent(err) || len(rep.outcomes) != 0 {
 			t.Fatalf("err %v, outcomes %v", err, rep.outcomes)
@@ -87,7 +87,7 @@ func TestSimulatedJobOutcomes(t *testing.T) {
 	})
 
 	t.Run("fatal is permanent", func(t *testing.T) {
-		j := newJob(Config{FatalRate: 1}, &fakeReporter{}, pub)
+		j := newJob(Config{Job: scenarios.Job{FatalRate: 1}}, &fakeReporter{}, pub)
 		if err := j.handle(ctx, harnessJob(1, 1, false)); !worker.IsPermanent(err) {
 			t.Fatalf("err %v is not permanent", err)
 		}
@@ -102,7 +102,7 @@ func TestSimulatedJobOutcomes(t *testing.T) {
 	})
 
 	t.Run("work respects the attempt's deadline", func(t *testing.T) {
-		j := newJob(Config{Work: scenarios.Dist{Kind: "fixed", Fixed: time.Hour}}, &fakeReporter{}, pub)
+		j := newJob(Config{Job: scenarios.Job{Work: scenarios.Dist{Kind: "fixed", Fixed: time.Hour}}}, &fakeReporter{}, pub)
 		c, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
 		defer cancel()
 		if err := j.handle(c, harnessJob(1, 1, false)); !errors.Is(err, context.DeadlineExceeded) {
@@ -123,9 +123,9 @@ func TestSimulatedJobOutcomes(t *testing.T) {
 }
 
 func TestConfigValidateReportsEverything(t *testing.T) {
-	c := Config{Task: "a.b.c", Event: "b.c", DependencyCalls: 1, FailRate: 2, Hold: -1}
+	c := Config{Task: "a.b.c", Event: "b.c", Job: scenarios.Job{DependencyCalls: 1, FailRate: 2, Hold: -1}}
 	err := c.Validate()
-	for _, want := range []string{"url is required", "exactly one of task and event", "dependency_url", "fail_rate", "hold"} {
+	for _, want := range []string{"no broker URL", "exactly one of task and event", "dependency_url", "fail_rate", "hold"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not mention %q", err, want)
 		}

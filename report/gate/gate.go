@@ -61,112 +61,45 @@ type SyntaxError struct {
 
 func (e *SyntaxError) Error() string { return fmt.Sprintf("column %d: %s", e.Col, e.Msg) }
 
-var (
-	ledgerCounts = []string{"published", "confirmed", "unconfirmed", "succeeded", "recovered",
-		"dead_lettered", "lost", "duplicates", "redelivered", "retries", "tid_mismatches"}
-	latencyFuncs = []string{"p50", "p90", "p99", "p999", "max", "mean"}
-	latencyKinds = []string{"end_to_end", "publish_confirm", "processing"}
-	peakArgs     = []string{"worker_rss", "worker_heap", "queue_ready", "queue_unacked", "worker_inflight"}
-	// aliases map accepted spellings, mirroring result.json's nesting, to canonical names.
-	aliases = map[string]string{
-		"throughput.publish_per_s":  "publish_per_s",
-		"throughput.complete_per_s": "complete_per_s",
-		"breaker.opened":            "breaker_opened",
-		"breaker.open_seconds":      "breaker_open_seconds",
-	}
-)
-
-// plainKinds is the kind of every metric that is a bare name.
-func plainKind(name string) (Kind, bool) {
-	for _, c := range ledgerCounts {
-		if c == name {
-			return Count, true
-		}
-	}
-	switch name {
-	case "drain_seconds", "breaker_open_seconds":
-		return Duration, true
-	case "publish_per_s", "complete_per_s":
-		return Rate, true
-	case "breaker_opened", "late_sends":
-		return Count, true
-	}
-	return 0, false
-}
-
-func peakKind(arg string) Kind {
-	if arg == "worker_rss" || arg == "worker_heap" {
-		return Size
-	}
-	return Count
-}
-
-// Metrics returns every canonical metric name, in documentation order.
-func Metrics() []string {
-	m := append([]string(nil), ledgerCounts...)
-	for _, f := range latencyFuncs {
-		for _, k := range latencyKinds {
-			m = append(m, f+"("+k+")")
-		}
-	}
-	for _, a := range peakArgs {
-		m = append(m, "peak("+a+")")
-	}
-	return append(m, "drain_seconds", "publish_per_s", "complete_per_s",
-		"breaker_opened", "breaker_open_seconds", "late_sends")
-}
-
-// KindOf reports the kind of a metric name (canonical or alias).
-func KindOf(metric string) (Kind, bool) {
-	_, k, err := resolve(metric)
-	return k, err == ""
+// Catalog is the set of metrics an expression may name; the report package
+// keeps the table.
+type Catalog interface {
+	// Resolve returns a metric's canonical name and kind; ok is false for an
+	// unknown name.
+	Resolve(name string) (canonical string, k Kind, ok bool)
+	// Names lists every accepted name, for suggestions.
+	Names() []string
 }
 
 // resolve returns the canonical name and kind of a metric, or a message
 // saying why it is unknown.
-func resolve(name string) (string, Kind, string) {
-	if c, ok := aliases[name]; ok {
-		name = c
+func resolve(cat Catalog, name string) (string, Kind, string) {
+	if c, k, ok := cat.Resolve(name); ok {
+		return c, k, ""
 	}
-	if k, ok := plainKind(name); ok {
-		return name, k, ""
-	}
-	fn, arg, isCall := strings.Cut(name, "(")
-	if isCall && strings.HasSuffix(arg, ")") {
-		arg = strings.TrimSuffix(arg, ")")
-		switch {
-		case fn == "peak":
-			if contains(peakArgs, arg) {
-				return name, peakKind(arg), ""
+	// fn(arg): list the arguments fn takes.
+	if fn, _, isCall := strings.Cut(name, "("); isCall {
+		var same []string
+		for _, n := range cat.Names() {
+			if strings.HasPrefix(n, fn+"(") {
+				same = append(same, n)
 			}
-			return "", 0, fmt.Sprintf("unknown peak %q in %s; want one of %s", arg, name, strings.Join(peakArgs, ", "))
-		case contains(latencyFuncs, fn):
-			if contains(latencyKinds, arg) {
-				return name, Duration, ""
-			}
-			return "", 0, fmt.Sprintf("unknown latency %q in %s; want one of %s", arg, name, strings.Join(latencyKinds, ", "))
+		}
+		if len(same) > 0 {
+			return "", 0, fmt.Sprintf("unknown metric %s; want one of %s", name, strings.Join(same, ", "))
 		}
 	}
 	msg := fmt.Sprintf("unknown metric %s", name)
-	if s := suggest(name); s != "" {
+	if s := suggest(cat, name); s != "" {
 		msg += fmt.Sprintf("; did you mean %s?", s)
 	}
 	return "", 0, msg
 }
 
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
 // suggest returns the known metric closest to name, if it is close enough to be a typo.
-func suggest(name string) string {
+func suggest(cat Catalog, name string) string {
 	best, bestD := "", math.MaxInt
-	for _, m := range append(Metrics(), "throughput.publish_per_s", "throughput.complete_per_s") {
+	for _, m := range cat.Names() {
 		if d := distance(name, m); d < bestD {
 			best, bestD = m, d
 		}
@@ -207,9 +140,9 @@ var sizeUnits = map[string]float64{
 	"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "KB": 1e3, "MB": 1e6, "GB": 1e9,
 }
 
-// Parse parses a gate expression: a metric, an operator (== != < <= > >=) and a
-// number with an optional unit that must fit the metric's kind.
-func Parse(s string) (*Expr, error) {
+// Parse parses a gate expression: a metric of cat, an operator (== != < <= >
+// >=) and a number with an optional unit that must fit the metric's kind.
+func Parse(s string, cat Catalog) (*Expr, error) {
 	p := &parser{src: []rune(s)}
 	e := &Expr{Source: s}
 
@@ -232,7 +165,7 @@ func Parse(s string) (*Expr, error) {
 		p.i++
 	}
 	name := strings.ReplaceAll(string(p.src[start:p.i]), " ", "")
-	metric, kind, msg := resolve(name)
+	metric, kind, msg := resolve(cat, name)
 	if msg != "" {
 		return nil, p.errAt(start, msg)
 	}

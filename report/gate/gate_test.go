@@ -1,4 +1,4 @@
-package gate
+package gate_test
 
 import (
 	"errors"
@@ -9,6 +9,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/benchmq/bench/report"
+	. "github.com/benchmq/bench/report/gate"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -54,7 +55,7 @@ func TestParse(t *testing.T) {
 		{"p99( end_to_end ) < 2s", "p99(end_to_end)", "<", 2, Duration},
 	}
 	for _, tt := range tests {
-		e, err := Parse(tt.in)
+		e, err := Parse(tt.in, report.Catalog)
 		if err != nil {
 			t.Errorf("Parse(%q): %v", tt.in, err)
 			continue
@@ -76,10 +77,10 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"", 1, "expected a metric name"},
 		{"< 3", 1, "expected a metric name"},
-		{"p99(e2e) < 2s", 1, `unknown latency "e2e" in p99(e2e); want one of end_to_end, publish_confirm, processing`},
+		{"p99(e2e) < 2s", 1, `unknown metric p99(e2e); want one of p99(end_to_end), p99(publish_confirm), p99(processing)`},
 		{"lsot == 0", 1, "unknown metric lsot; did you mean lost?"},
 		{"frobnicate == 0", 1, "unknown metric frobnicate"},
-		{"peak(rss) < 1MiB", 1, `unknown peak "rss"`},
+		{"peak(rss) < 1MiB", 1, `unknown metric peak(rss); want one of peak(worker_rss)`},
 		{"p99(end_to_end < 2s", 20, "missing ) after metric argument"},
 		{"lost 0", 6, "expected an operator"},
 		{"lost = 0", 6, `unknown operator "="`},
@@ -100,7 +101,7 @@ func TestParseErrors(t *testing.T) {
 		{"lost == 1e999", 9, `bad number "1e999"`},
 	}
 	for _, tt := range tests {
-		_, err := Parse(tt.in)
+		_, err := Parse(tt.in, report.Catalog)
 		var se *SyntaxError
 		if !errors.As(err, &se) {
 			t.Errorf("Parse(%q) error = %v, want a *SyntaxError", tt.in, err)
@@ -127,7 +128,7 @@ func TestEval(t *testing.T) {
 		{"complete_per_s >= 500", true}, {"complete_per_s >= 501", false},
 	}
 	for _, tt := range tests {
-		e, err := Parse(tt.in)
+		e, err := Parse(tt.in, report.Catalog)
 		if err != nil {
 			t.Fatalf("Parse(%q): %v", tt.in, err)
 		}
@@ -139,52 +140,12 @@ func TestEval(t *testing.T) {
 			t.Errorf("Eval(%q) = %v, %v; want %v, %v", tt.in, pass, v, tt.pass, values[e.Metric])
 		}
 	}
-	e, err := Parse("duplicates == 0")
+	e, err := Parse("duplicates == 0", report.Catalog)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := e.Eval(lookup); !errors.Is(err, ErrMissing) {
 		t.Errorf("Eval of a missing metric: err = %v, want ErrMissing", err)
-	}
-}
-
-func TestLookup(t *testing.T) {
-	v := &report.Variant{
-		Ledger:       report.Ledger{Published: 10, Lost: 2, TIDMismatches: 1, DeadLettered: 3},
-		LatencyMS:    report.Latencies{EndToEnd: report.Summary{Count: 5, P99: 1500, P999: 2500, Mean: 20}},
-		Throughput:   report.Throughput{CompletePerS: 42},
-		DrainSeconds: 7,
-		Peak:         report.Peak{WorkerRSSBytes: 100 << 20, QueueUnacked: 9},
-		Breaker:      report.Breaker{Opened: 2, OpenSeconds: 3.5},
-		LateSends:    4,
-	}
-	look := Lookup(v)
-	want := map[string]float64{
-		"published": 10, "lost": 2, "tid_mismatches": 1, "dead_lettered": 3,
-		"p99(end_to_end)": 1.5, "p999(end_to_end)": 2.5, "mean(end_to_end)": 0.02,
-		"complete_per_s": 42, "throughput.complete_per_s": 42, "drain_seconds": 7,
-		"peak(worker_rss)": 100 << 20, "peak(queue_unacked)": 9,
-		"breaker_opened": 2, "breaker_open_seconds": 3.5, "late_sends": 4,
-	}
-	for m, w := range want {
-		if got, ok := look(m); !ok || math.Abs(got-w) > 1e-9 {
-			t.Errorf("lookup(%s) = %v, %v; want %v", m, got, ok, w)
-		}
-	}
-	for _, m := range []string{"p99(processing)", "p99(nothing)", "nothing", "peak(nothing)"} {
-		if _, ok := look(m); ok {
-			t.Errorf("lookup(%s) found a value, want missing", m)
-		}
-	}
-	// Every documented metric must be known to Lookup (missing only when unmeasured).
-	v.LatencyMS.PublishConfirm.Count, v.LatencyMS.Processing.Count = 1, 1
-	for _, m := range Metrics() {
-		if _, ok := look(m); !ok {
-			t.Errorf("lookup(%s) missing", m)
-		}
-		if _, err := Parse(m + " >= 0"); err != nil {
-			t.Errorf("Parse(%s >= 0): %v", m, err)
-		}
 	}
 }
 
@@ -202,7 +163,7 @@ func TestFormatValue(t *testing.T) {
 		{"lost == 0", 3, "3"},
 	}
 	for _, tt := range tests {
-		e, err := Parse(tt.expr)
+		e, err := Parse(tt.expr, report.Catalog)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -219,7 +180,7 @@ func FuzzParse(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		e, err := Parse(s)
+		e, err := Parse(s, report.Catalog)
 		if err != nil {
 			var se *SyntaxError
 			if !errors.As(err, &se) || se.Col < 1 || se.Col > len([]rune(s))+1 {
@@ -227,7 +188,7 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		if _, ok := KindOf(e.Metric); !ok || math.IsNaN(e.Value) {
+		if _, _, ok := report.Catalog.Resolve(e.Metric); !ok || math.IsNaN(e.Value) {
 			t.Fatalf("Parse(%q) = %+v: unknown metric or NaN", s, e)
 		}
 	})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/benchmq/bench/internal/ledger"
 	"github.com/benchmq/bench/internal/telemetry"
+	"github.com/benchmq/bench/report"
 )
 
 // Latency histograms record microseconds from 1 µs to 1 hour, 3 significant digits.
@@ -53,6 +54,10 @@ type collector struct {
 	secMax    int64
 	spare     []*hdrhistogram.Histogram
 	loadStart atomic.Int64 // Unix ns; 0 until the load starts
+	// live is end-to-end latency so far, for the live figures and abort
+	// gates (2 significant digits: the connections' own histograms are not
+	// safe to read while they record).
+	live *hdrhistogram.Histogram
 }
 
 func newCollector(l *ledger.Ledger) *collector {
@@ -63,6 +68,7 @@ func newCollector(l *ledger.Ledger) *collector {
 		stats:   map[int]telemetry.Stats{},
 		perSec:  map[int64]*hdrhistogram.Histogram{},
 		secDone: map[int64][2]float64{},
+		live:    hdrhistogram.New(histMin, histMax, 2),
 	}
 }
 
@@ -112,12 +118,12 @@ func (cn *conn) Outcome(o telemetry.Outcome) {
 	if o.Intended > 0 {
 		e2e := time.Duration(o.Done - o.Intended)
 		recordMicros(cn.e2e, e2e)
+		c.mu.Lock()
+		recordMicros(c.live, e2e)
 		if start := c.loadStart.Load(); start > 0 {
-			sec := (o.Done - start) / int64(time.Second)
-			c.mu.Lock()
-			c.recordSecond(sec, e2e)
-			c.mu.Unlock()
+			c.recordSecond((o.Done-start)/int64(time.Second), e2e)
 		}
+		c.mu.Unlock()
 	}
 	recordMicros(cn.proc, o.Processing)
 }
@@ -177,6 +183,13 @@ func (c *collector) workerStats() []telemetry.Stats {
 		out = append(out, s)
 	}
 	return out
+}
+
+// liveEndToEnd summarises end-to-end latency so far.
+func (c *collector) liveEndToEnd() report.Summary {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return report.Summarize(c.live)
 }
 
 // merged returns the merged end-to-end and processing histograms.

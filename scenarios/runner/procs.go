@@ -18,6 +18,7 @@ import (
 // index. A process that exits on its own is an environment failure.
 type procs struct {
 	argv   []string // program and leading args, e.g. [bench worker]
+	env    []string // added to the environment: the broker URL, never in a file
 	config string   // worker config file
 	telem  string   // telemetry address
 	logDir string
@@ -73,7 +74,7 @@ func (p *procs) startLocked(id int) error {
 	args := append(append([]string{}, p.argv[1:]...), "--config", p.config, "--worker", fmt.Sprint(id), "--telemetry", p.telem)
 	cmd := exec.Command(p.argv[0], args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = append(os.Environ(), "BENCH_WORKER=1")
+	cmd.Env = append(append(os.Environ(), "BENCH_WORKER=1"), p.env...)
 	// Own process group: a Ctrl-C on the terminal reaches the runner, which
 	// stops the workers itself, in order.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

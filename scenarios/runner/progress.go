@@ -1,51 +1,10 @@
 package runner
 
 import (
-	"context"
 	"fmt"
-	"time"
 
 	"github.com/benchmq/bench/report"
 )
-
-// progress prints the live state of a variant: one rewritten line on a
-// terminal, a plain line every 5 s otherwise (CI logs).
-func (r *Runner) progress(ctx context.Context, v *variantRun, start time.Time) {
-	w := r.opts.Progress
-	if w == nil {
-		return
-	}
-	every := 5 * time.Second
-	if r.opts.TTY {
-		every = 250 * time.Millisecond
-	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	total := v.sc.TotalJobs()
-	for {
-		select {
-		case <-ctx.Done():
-			if r.opts.TTY {
-				fmt.Fprint(w, "\r\033[K")
-			}
-			return
-		case <-t.C:
-		}
-		gs := v.gen.Stats()
-		c := v.ledger.Counts()
-		line := fmt.Sprintf("[%s] %5.1fs published %d/%d confirmed %d completed %d ready %.0f unacked %.0f rss %s",
-			v.v.Name, time.Since(start).Seconds(), gs.Published, total, gs.Confirmed, c.Final,
-			v.samples.last("queue_ready"), v.samples.last("queue_unacked"), bytesIEC(int64(v.samples.last("worker_rss_bytes"))))
-		if c.Lost > 0 && gs.Done {
-			line += fmt.Sprintf(" outstanding %d", c.Lost)
-		}
-		if r.opts.TTY {
-			fmt.Fprint(w, "\r\033[K"+line)
-		} else {
-			fmt.Fprintln(w, line)
-		}
-	}
-}
 
 func (r *Runner) printSummary(i, n int, v *report.Variant) {
 	w := r.opts.Progress
@@ -60,7 +19,14 @@ func (r *Runner) printSummary(i, n int, v *report.Variant) {
 	fmt.Fprintf(w, "variant %d/%d %s: %s published %d confirmed %d succeeded %d recovered %d lost %d duplicates %d retries %d redelivered %d | e2e p50 %.1fms p99 %.1fms | peak rss %s | drain %.1fs\n",
 		i+1, n, v.Name, verdict, l.Published, l.Confirmed, l.Succeeded, l.Recovered, l.Lost, l.Duplicates, l.Retries, l.Redelivered,
 		v.LatencyMS.EndToEnd.P50, v.LatencyMS.EndToEnd.P99, bytesIEC(v.Peak.WorkerRSSBytes), v.DrainSeconds)
+	if a := v.Aborted; a != nil {
+		fmt.Fprintf(w, "  ABORTED: %s\n", a.Reason)
+	}
 	for _, g := range v.Gates {
+		if g.Skipped {
+			fmt.Fprintf(w, "  skip %s: %s\n", g.Expr, g.Reason)
+			continue
+		}
 		mark := "ok  "
 		if !g.Passed {
 			mark = "FAIL"

@@ -17,12 +17,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/benchmq/bench/internal/buildinfo"
 	"github.com/benchmq/bench/report"
+	"github.com/benchmq/bench/report/live"
 	"github.com/benchmq/bench/scenarios"
 )
 
@@ -36,9 +37,26 @@ type Options struct {
 	WorkerArgv []string
 
 	Progress io.Writer // progress lines; nil: none
-	TTY      bool      // Progress is a terminal: one live line instead of periodic lines
+	TTY      bool      // Progress is a terminal: one live line instead of a line a second
 	Logger   *slog.Logger
+
+	// ResetQueues takes over queues of the scenario's names that an external
+	// broker already holds with messages or consumers: they are deleted
+	// before the variant and after it. Without it such a queue stops the run
+	// (a *ForeignError, an ErrEnvironment).
+	ResetQueues bool
+	// Namespace prefixes the app, task, event and job.emit names so that
+	// every queue and exchange is the run's own: NamespaceAuto for a run id,
+	// or a name (scenarios.CheckNamespace); "" for none.
+	Namespace string
+	// OnSnapshot, if set, receives each variant's live state about once a
+	// second (and its last state at the end): e.g. to serve it to Prometheus.
+	// It must not block.
+	OnSnapshot func(live.Snapshot)
 }
+
+// NamespaceAuto asks for a namespace made of a run id.
+const NamespaceAuto = "auto"
 
 // Runner runs one scenario.
 type Runner struct {
@@ -47,6 +65,7 @@ type Runner struct {
 	log        *slog.Logger
 	workerArgv []string
 	seed       int64
+	namespace  string
 
 	mu            sync.Mutex
 	brokerVersion string
@@ -76,6 +95,16 @@ func New(sc *scenarios.Scenario, opts Options) (*Runner, error) {
 		}
 		r.workerArgv = []string{exe, "worker"}
 	}
+	switch opts.Namespace {
+	case "":
+	case NamespaceAuto:
+		r.namespace = "run" + newRunID()[:8]
+	default:
+		if err := scenarios.CheckNamespace(opts.Namespace); err != nil {
+			return nil, fmt.Errorf("runner: namespace %w", err)
+		}
+		r.namespace = opts.Namespace
+	}
 	r.seed = sc.Seed
 	if !sc.SeedSet {
 		var b [8]byte
@@ -98,10 +127,11 @@ func (r *Runner) Run(ctx context.Context) (*report.Result, error) {
 	sc := r.sc
 	res := &report.Result{
 		SchemaVersion: report.SchemaVersion,
-		Scenario:      report.Scenario{Name: sc.Name, File: sc.File, SHA256: sc.SHA256, Seed: r.seed, Description: sc.Description},
-		Env:           envInfo(),
-		Variants:      []report.Variant{},
-		StartedAt:     time.Now().UTC().Format(time.RFC3339),
+		Scenario: report.Scenario{Name: sc.Name, File: sc.File, SHA256: sc.SHA256, Seed: r.seed, Description: sc.Description,
+			Overrides: sc.Overrides, Effective: string(sc.Effective), EffectiveSHA256: sc.EffectiveSHA256, Namespace: r.namespace},
+		Env:       envInfo(),
+		Variants:  []report.Variant{},
+		StartedAt: time.Now().UTC().Format(time.RFC3339),
 	}
 	variants, err := sc.Variants()
 	if err != nil {
@@ -115,7 +145,11 @@ func (r *Runner) Run(ctx context.Context) (*report.Result, error) {
 		if ctx.Err() != nil {
 			break
 		}
-		vr := &variantRun{r: r, index: i, v: v, sc: v.Scenario, dir: filepath.Join(r.opts.OutDir, safeName(v.Name)), runID: newRunID()}
+		vsc, err := v.Scenario.Namespaced(r.namespace)
+		if err != nil {
+			return res, err
+		}
+		vr := &variantRun{r: r, index: i, v: v, sc: vsc, dir: filepath.Join(r.opts.OutDir, safeName(v.Name)), runID: newRunID(), log: r.log.With("variant", v.Name)}
 		r.log.Info("variant starting", "variant", v.Name, "index", i+1, "of", len(variants))
 		rv, err := vr.run(ctx)
 		if err != nil {
@@ -124,7 +158,7 @@ func (r *Runner) Run(ctx context.Context) (*report.Result, error) {
 		if err == nil || rv.Ledger.Published > 0 {
 			evalGates(v.Scenario, &rv)
 		} // else the variant never ran: its gates would judge nothing
-		rv.Passed = rv.Passed && rv.Error == ""
+		rv.Passed = rv.Passed && rv.Error == "" && rv.Aborted == nil
 		res.Variants = append(res.Variants, rv)
 		r.printSummary(i, len(variants), &rv)
 		if err != nil {
@@ -168,14 +202,9 @@ func safeName(s string) string {
 
 func envInfo() report.Env {
 	host, _ := os.Hostname()
-	e := report.Env{GoVersion: runtime.Version(), Hostname: host, CPUs: runtime.NumCPU(), OS: runtime.GOOS + "/" + runtime.GOARCH}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
-				e.GitSHA = s.Value
-			}
-		}
-	}
+	bi := buildinfo.Read()
+	e := report.Env{GoVersion: runtime.Version(), Hostname: host, CPUs: runtime.NumCPU(), OS: runtime.GOOS + "/" + runtime.GOARCH,
+		GitSHA: bi.Revision, BenchVersion: bi.String()}
 	if e.GitSHA == "" {
 		if out, err := exec.Command("git", "rev-parse", "HEAD").Output(); err == nil {
 			e.GitSHA = strings.TrimSpace(string(out))

@@ -2,7 +2,13 @@ package runner
 
 import (
 	"context"
+	"flag"
+	"fmt"
+	"log/slog"
 	"os"
+	"os/signal"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,12 +25,36 @@ func TestMain(m *testing.M) {
 	if os.Getenv("BENCH_WORKER") == "1" && len(os.Args) > 1 {
 		switch os.Args[1] {
 		case "worker":
-			os.Exit(simworker.Main(os.Args[2:], os.Stderr))
+			os.Exit(testWorker(os.Args[2:]))
 		case "idle":
 			idleWorker()
 		}
 	}
 	goleak.VerifyTestMain(m)
+}
+
+// testWorker is what `bench worker` does with the flags the runner passes.
+func testWorker(args []string) int {
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	config := fs.String("config", "", "")
+	id := fs.Int("worker", 0, "")
+	tel := fs.String("telemetry", "", "")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := simworker.ReadConfig(*config)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	cfg.URL, cfg.Worker, cfg.Telemetry = os.Getenv("AMQP_URL"), *id, *tel
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	if err := simworker.Run(ctx, cfg, slog.New(slog.NewTextHandler(os.Stderr, nil))); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 3
+	}
+	return 0
 }
 
 func runScenario(t *testing.T, yaml string) report.Variant {
@@ -93,5 +123,39 @@ gates: [lost == 0]
 	}
 	if !v.Passed {
 		t.Fatalf("gates: %+v", v.Gates)
+	}
+}
+
+// An abort gate ends a hopeless variant early: the load stops, the drain is
+// skipped, and the result says which gate, with what value, and when.
+func TestAbortGateEndsTheVariant(t *testing.T) {
+	task := "bench.job." + brokertest.Name(t, "abort")
+	// One handler at 50 ms a job finishes 20 jobs/s of the 200/s offered:
+	// end-to-end latency passes 300 ms within a few seconds of a 60 s load.
+	v := runScenario(t, `
+name: abort-test
+app: bench
+task: `+task+`
+workers: {processes: 1, concurrency: 1, prefetch: 5}
+job: {work: 50ms}
+load:
+  - steady: {rate: 200/s, for: 60s}
+drain_timeout: 60s
+gates:
+  - lost == 0
+  - {expr: "max(end_to_end) < 300ms", abort: true}
+`)
+	a := v.Aborted
+	if a == nil {
+		t.Fatalf("not aborted; ledger %+v, warnings %q", v.Ledger, v.Warnings)
+	}
+	if a.Gate != "max(end_to_end) < 300ms" || a.Value < 0.3 || a.AtS <= 0 || a.AtS > 30 || !strings.Contains(a.Reason, "the load was stopped") {
+		t.Errorf("abort %+v", a)
+	}
+	if v.Passed || v.Ledger.Published >= 12000 || v.LoadSeconds > 30 {
+		t.Errorf("passed %v, published %d in %.1fs: the load was not stopped", v.Passed, v.Ledger.Published, v.LoadSeconds)
+	}
+	if len(v.Gates) != 2 || !v.Gates[0].Skipped || v.Gates[1].Passed || !v.Gates[1].Abort {
+		t.Errorf("gates %+v", v.Gates)
 	}
 }

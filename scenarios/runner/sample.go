@@ -6,25 +6,29 @@ import (
 	"time"
 
 	"github.com/benchmq/bench/internal/procstat"
+	"github.com/benchmq/bench/report"
 )
 
 // sampleEvery is the resolution of the time series (issue: ≤250 ms).
 const sampleEvery = 250 * time.Millisecond
 
-// series holds the time series of a variant, all columns of equal length.
+// series holds the time series of a variant, all columns of equal length,
+// and the highest value of each so far (the peaks, live and at the end).
 type series struct {
 	mu   sync.Mutex
 	cols map[string][]float64
+	max  map[string]float64
 }
 
 func (s *series) add(row map[string]float64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cols == nil {
-		s.cols = map[string][]float64{}
+		s.cols, s.max = map[string][]float64{}, map[string]float64{}
 	}
-	n := len(s.cols["t_s"])
+	n := len(s.cols[report.SeriesT])
 	for k, v := range row {
+		s.max[k] = max(s.max[k], v)
 		col := s.cols[k]
 		for len(col) < n {
 			col = append(col, 0) // a column that appears late starts with zeros
@@ -44,6 +48,26 @@ func (s *series) snapshot() map[string][]float64 {
 	out := make(map[string][]float64, len(s.cols))
 	for k, v := range s.cols {
 		out[k] = append([]float64(nil), v...)
+	}
+	return out
+}
+
+// peak returns the highest value of a column so far (0 without samples).
+func (s *series) peak(col string) float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.max[col]
+}
+
+// latest returns the latest value of every column.
+func (s *series) latest() map[string]float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]float64, len(s.cols))
+	for k, c := range s.cols {
+		if len(c) > 0 {
+			out[k] = c[len(c)-1]
+		}
 	}
 	return out
 }
@@ -85,10 +109,10 @@ func (sm *sampler) run(ctx context.Context, start time.Time) {
 
 func (sm *sampler) sample(now, start time.Time) {
 	v := sm.v
-	row := map[string]float64{"t_s": now.Sub(start).Seconds()}
+	row := map[string]float64{report.SeriesT: now.Sub(start).Seconds()}
 	if ready, consumers, err := v.watch.depth(v.queue); err == nil {
-		row["queue_ready"] = float64(ready)
-		row["queue_consumers"] = float64(consumers)
+		row[report.SeriesQueueReady] = float64(ready)
+		row[report.SeriesQueueConsumers] = float64(consumers)
 		// Each worker process has one consumer on the queue; more means a
 		// consumer outside the run takes jobs, which then look lost.
 		if extra := int64(consumers - v.sc.Workers.Processes); extra > v.foreign.Load() {
@@ -101,9 +125,9 @@ func (sm *sampler) sample(now, start time.Time) {
 			retry += n
 		}
 	}
-	row["queue_retry"] = float64(retry)
+	row[report.SeriesQueueRetry] = float64(retry)
 	dead := v.watch.dead.Load()
-	row["queue_dead"] = float64(dead) // cumulative: the runner consumes .dead to count it
+	row[report.SeriesQueueDead] = float64(dead) // cumulative: the runner consumes .dead to count it
 
 	var inflight, unacked, heap, gor, open, rssTelemetry int64
 	for _, s := range v.coll.workerStats() {
@@ -128,31 +152,31 @@ func (sm *sampler) sample(now, start time.Time) {
 	if rss == 0 {
 		rss = rssTelemetry
 	}
-	row["worker_rss_bytes"] = float64(rss)
-	row["worker_rss_total_bytes"] = float64(rssTotal)
-	row["worker_heap_bytes"] = float64(heap)
-	row["worker_inflight"] = float64(inflight)
+	row[report.SeriesWorkerRSS] = float64(rss)
+	row[report.SeriesWorkerRSSTotal] = float64(rssTotal)
+	row[report.SeriesWorkerHeap] = float64(heap)
+	row[report.SeriesWorkerInflight] = float64(inflight)
 	if unacked == 0 {
 		// The runtime does not see what its client library prefetched, so the
 		// broker-side view is derived: every confirmed job without a final outcome
 		// is ready, waiting in a retry tier, or delivered and not yet acked.
-		unacked = max(0, v.ledger.Outstanding()-int64(row["queue_ready"])-retry)
+		unacked = max(0, v.ledger.Outstanding()-int64(row[report.SeriesQueueReady])-retry)
 	}
-	row["queue_unacked"] = float64(unacked)
-	row["worker_goroutines"] = float64(gor)
-	row["breaker_open"] = float64(open)
+	row[report.SeriesQueueUnacked] = float64(unacked)
+	row[report.SeriesGoroutines] = float64(gor)
+	row[report.SeriesBreakerOpen] = float64(open)
 
 	pub := v.published.Load()
 	done := v.coll.completed.Load()
 	dt := now.Sub(sm.lastT).Seconds()
 	if dt > 0 {
-		row["publish_rate"] = float64(pub-sm.lastPub) / dt
-		row["complete_rate"] = float64(done-sm.lastDone) / dt
+		row[report.SeriesPublishRate] = float64(pub-sm.lastPub) / dt
+		row[report.SeriesCompleteRate] = float64(done-sm.lastDone) / dt
 	}
-	row["intended_rate"] = v.gen.IntendedRate(now.Sub(start))
-	row["published"] = float64(pub)
-	row["completed"] = float64(done)
-	row["failures"] = float64(v.coll.failures.Load())
+	row[report.SeriesIntendedRate] = v.gen.IntendedRate(now.Sub(start))
+	row[report.SeriesPublished] = float64(pub)
+	row[report.SeriesCompleted] = float64(done)
+	row[report.SeriesFailures] = float64(v.coll.failures.Load())
 	sm.lastT, sm.lastPub, sm.lastDone = now, pub, done
 	sm.out.add(row)
 }

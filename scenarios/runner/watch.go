@@ -40,22 +40,6 @@ func newWatcher(url string, l *ledger.Ledger, tidFor func(int64) string, log *sl
 	return &watcher{conn: conn, ledger: l, tidFor: tidFor, log: log}, nil
 }
 
-// cleanQueues deletes the queues a previous run may have left, so every variant
-// starts from empty queues.
-func (w *watcher) cleanQueues(names []string) error {
-	ch, err := w.conn.Channel()
-	if err != nil {
-		return fmt.Errorf("open channel: %w", err)
-	}
-	defer ch.Close()
-	for _, n := range names {
-		if _, err := ch.QueueDelete(n, false, false, false); err != nil {
-			return fmt.Errorf("delete queue %q: %w", n, err)
-		}
-	}
-	return nil
-}
-
 // consumeDead counts every job the runtime dead-lettered into queue.
 func (w *watcher) consumeDead(ctx context.Context, queue string) error {
 	ch, err := w.conn.Channel()

@@ -1,0 +1,94 @@
+// Package browser opens bench's HTML reports in a private headless Chromium:
+// screenshots for the README, and the tab the report's browser tests inspect.
+// It is its own package so that nothing else pulls in chromedp.
+package browser
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+
+	"github.com/chromedp/chromedp"
+)
+
+// Screenshot renders the report at htmlPath in headless Chromium with a
+// viewport width pixels wide and writes a full-page PNG to pngPath. It needs
+// a chromium (or chrome) binary on PATH.
+func Screenshot(ctx context.Context, htmlPath, pngPath string, width int) error {
+	if width <= 0 {
+		return fmt.Errorf("screenshot %s: width %d: must be positive", htmlPath, width)
+	}
+	tab, closeTab, err := Open(ctx, htmlPath, width)
+	if err != nil {
+		return fmt.Errorf("screenshot %s: %w", htmlPath, err)
+	}
+	defer closeTab()
+	png, err := chromedp.Run(tab, chromedp.FullScreenshot(100))
+	if err != nil {
+		return fmt.Errorf("screenshot %s: capture: %w", htmlPath, err)
+	}
+	if err := os.WriteFile(pngPath, png, 0o644); err != nil {
+		return fmt.Errorf("screenshot %s: %w", htmlPath, err)
+	}
+	return nil
+}
+
+// Open starts a private headless browser, opens htmlPath and waits
+// until the report's script has drawn its charts. listen, when not nil, sees
+// every event of the tab from before the page loads. closeTab stops the
+// browser and removes its profile.
+func Open(ctx context.Context, htmlPath string, width int, listen ...func(ev any)) (tab context.Context, closeTab func(), err error) {
+	abs, err := filepath.Abs(htmlPath)
+	if err != nil {
+		return nil, nil, fmt.Errorf("resolve path: %w", err)
+	}
+	profile, err := os.MkdirTemp("", "bench-chromium-")
+	if err != nil {
+		return nil, nil, fmt.Errorf("create browser profile: %w", err)
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(profile),
+		chromedp.WindowSize(width, 900),
+	)
+	tab, cancelTab := chromedp.NewContext(allocCtx)
+	closeTab = func() {
+		cancelTab()
+		cancelAlloc()
+		_ = os.RemoveAll(profile)
+	}
+	for _, fn := range listen {
+		if err := chromedp.Listen(tab, fn); err != nil {
+			closeTab()
+			return nil, nil, fmt.Errorf("start browser: %w", err)
+		}
+	}
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}
+	if err := chromedp.Do(tab,
+		chromedp.EmulateViewport(int64(width), 900),
+		chromedp.Navigate(u.String()),
+	); err != nil {
+		closeTab()
+		return nil, nil, fmt.Errorf("open report: %w", err)
+	}
+	// The script is inline and synchronous, so after the load event the charts
+	// exist; wait for one animation frame so that every canvas is painted.
+	if _, err := chromedp.Run(tab, chromedp.Evaluate[bool](
+		`new Promise(r => requestAnimationFrame(() => r(Array.isArray(window.benchCharts))))`,
+		chromedp.EvalAwaitPromise)); err != nil {
+		closeTab()
+		return nil, nil, fmt.Errorf("wait for charts: %w", err)
+	}
+	return tab, closeTab, nil
+}

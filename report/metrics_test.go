@@ -1,0 +1,71 @@
+package report
+
+import (
+	"math"
+	"testing"
+
+	"github.com/benchmq/bench/report/gate"
+)
+
+func TestLookup(t *testing.T) {
+	v := &Variant{
+		Ledger:       Ledger{Published: 10, Lost: 2, TIDMismatches: 1, DeadLettered: 3},
+		LatencyMS:    Latencies{EndToEnd: Summary{Count: 5, P99: 1500, P999: 2500, Mean: 20}},
+		Throughput:   Throughput{CompletePerS: 42},
+		DrainSeconds: 7,
+		Peak:         Peak{WorkerRSSBytes: 100 << 20, QueueUnacked: 9},
+		Breaker:      Breaker{Opened: 2, OpenSeconds: 3.5},
+		LateSends:    4,
+	}
+	look := Lookup(v)
+	want := map[string]float64{
+		"published": 10, "lost": 2, "tid_mismatches": 1, "dead_lettered": 3,
+		"p99(end_to_end)": 1.5, "p999(end_to_end)": 2.5, "mean(end_to_end)": 0.02,
+		"complete_per_s": 42, "throughput.complete_per_s": 42, "drain_seconds": 7,
+		"peak(worker_rss)": 100 << 20, "peak(queue_unacked)": 9,
+		"breaker_opened": 2, "breaker_open_seconds": 3.5, "late_sends": 4,
+	}
+	for m, w := range want {
+		if got, ok := look(m); !ok || math.Abs(got-w) > 1e-9 {
+			t.Errorf("lookup(%s) = %v, %v; want %v", m, got, ok, w)
+		}
+	}
+	for _, m := range []string{"p99(processing)", "p99(nothing)", "nothing", "peak(nothing)"} {
+		if _, ok := look(m); ok {
+			t.Errorf("lookup(%s) found a value, want missing", m)
+		}
+	}
+	// Every documented metric must be known to Lookup (missing only when unmeasured).
+	v.LatencyMS.PublishConfirm.Count, v.LatencyMS.Processing.Count = 1, 1
+	for _, m := range MetricNames() {
+		if _, ok := look(m); !ok {
+			t.Errorf("lookup(%s) missing", m)
+		}
+		if _, err := gate.Parse(m+" >= 0", Catalog); err != nil {
+			t.Errorf("Parse(%s >= 0): %v", m, err)
+		}
+	}
+}
+
+// TestMetricTableIsConsistent: names and aliases are unique, every metric has
+// a reader and a documented meaning, and peaks name their series.
+func TestMetricTableIsConsistent(t *testing.T) {
+	seen := map[string]bool{}
+	for _, m := range Metrics() {
+		for _, n := range append([]string{m.Name}, m.Aliases...) {
+			if seen[n] {
+				t.Errorf("%s named twice", n)
+			}
+			seen[n] = true
+		}
+		if m.Value == nil || m.Doc == "" {
+			t.Errorf("%s: no reader or no doc", m.Name)
+		}
+		if (m.Series != "") != (len(m.Name) > 5 && m.Name[:5] == "peak(") {
+			t.Errorf("%s: series %q", m.Name, m.Series)
+		}
+		if m.Compare && m.Better == Neither {
+			t.Errorf("%s is compared but has no better direction", m.Name)
+		}
+	}
+}
