@@ -188,7 +188,8 @@ func TestManaged(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots a rabbitmq-server node")
 	}
-	ctx := testContext(t, 3*time.Minute)
+	t.Parallel() // with the cluster tests: each waits for its own nodes
+	ctx := testContext(t, 4*time.Minute)
 	// The default base directory: a root-only t.TempDir() is closed to the
 	// rabbitmq user the node runs as.
 	m, err := broker.StartManaged(ctx, broker.ManagedConfig{ErlArgs: "+S 1:1", Management: true})

@@ -21,7 +21,8 @@ func TestClusterOnPortsAndReaped(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots a 2-node rabbitmq-server cluster")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	c, err := StartCluster(ctx, ClusterConfig{Nodes: 2, Network: NetworkPorts, Node: ManagedConfig{BootTimeout: 2 * time.Minute}})
 	if err != nil {

@@ -16,15 +16,38 @@ import (
 	"github.com/benchmq/bench/internal/brokertest"
 )
 
-// The cluster tests share the binary's cluster (brokertest.Cluster). Each
-// starts from a whole cluster and leaves it whole, through t.Cleanup, so a
-// failure in one does not fail the next for the wrong reason.
-
-func wholeCluster(ctx context.Context, t *testing.T) *broker.Cluster {
-	t.Helper()
+// TestCluster checks the binary's cluster (brokertest.Cluster), one subtest
+// per capability, in order. Each starts from a whole cluster and leaves it
+// whole, through t.Cleanup, so a failure in one does not fail the next for
+// the wrong reason. It runs in parallel with the tests of other brokers
+// (TestManaged, the cluster on ports): most of its time is spent waiting for
+// nodes to boot.
+func TestCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots a 3-node rabbitmq-server cluster")
 	}
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		test func(*testing.T)
+	}{
+		{"boot", testClusterBoot},
+		{"leader", testClusterLeader},
+		{"kill leader", testClusterKillLeader},
+		{"stop start", testClusterStopStart},
+		{"partition", testClusterPartition},
+		{"topology supports", testClusterTopologySupports},
+		{"topology delete queue", testClusterTopologyDeleteQueue},
+		{"topology close connections", testClusterTopologyCloseConnections},
+		{"topology alarms", testClusterTopologyAlarms},
+		{"topology cancel consumers", testClusterTopologyCancelConsumers},
+	} {
+		t.Run(tc.name, tc.test)
+	}
+}
+
+func wholeCluster(ctx context.Context, t *testing.T) *broker.Cluster {
+	t.Helper()
 	c := brokertest.Cluster(t)
 	if err := c.WaitHealthy(ctx); err != nil {
 		t.Fatal(err)
@@ -71,7 +94,7 @@ func otherThan(c *broker.Cluster, not ...int) int {
 	return 0
 }
 
-func TestClusterBoot(t *testing.T) {
+func testClusterBoot(t *testing.T) {
 	ctx := testContext(t, 3*time.Minute)
 	c := wholeCluster(ctx, t)
 	var _ broker.Broker = c
@@ -138,7 +161,7 @@ func TestClusterConfigValidation(t *testing.T) {
 	}
 }
 
-func TestClusterLeader(t *testing.T) {
+func testClusterLeader(t *testing.T) {
 	ctx := testContext(t, 2*time.Minute)
 	c := wholeCluster(ctx, t)
 
@@ -196,7 +219,7 @@ func raLeader(ctx context.Context, t *testing.T, c *broker.Cluster, queue string
 	return 0
 }
 
-func TestClusterKillLeader(t *testing.T) {
+func testClusterKillLeader(t *testing.T) {
 	ctx := testContext(t, 3*time.Minute)
 	c := wholeCluster(ctx, t)
 	q := brokertest.Name(t, "kill-leader")
@@ -250,7 +273,7 @@ func TestClusterKillLeader(t *testing.T) {
 	}
 }
 
-func TestClusterStopStart(t *testing.T) {
+func testClusterStopStart(t *testing.T) {
 	ctx := testContext(t, 3*time.Minute)
 	c := wholeCluster(ctx, t)
 	q := brokertest.Name(t, "stop-start")

