@@ -90,6 +90,7 @@ type sampler struct {
 	lastT    time.Time
 	lastPub  int64
 	lastDone int64
+	lastCPU  time.Duration
 }
 
 func (sm *sampler) run(ctx context.Context, start time.Time) {
@@ -143,7 +144,8 @@ func (sm *sampler) sample(now, start time.Time) {
 	// RSS straight from /proc for the processes we own: it is right even for a
 	// paused worker that cannot report.
 	var rss, rssTotal int64
-	for _, pid := range v.procs.pids() {
+	pids := v.procs.pids()
+	for _, pid := range pids {
 		if r, err := procstat.RSS(pid); err == nil {
 			rss = max(rss, r)
 			rssTotal += r
@@ -168,15 +170,18 @@ func (sm *sampler) sample(now, start time.Time) {
 
 	pub := v.published.Load()
 	done := v.coll.completed.Load()
+	cpu := v.cpu.read(pids)
+	row[report.SeriesWorkerCPU] = cpu.Seconds()
 	dt := now.Sub(sm.lastT).Seconds()
 	if dt > 0 {
 		row[report.SeriesPublishRate] = float64(pub-sm.lastPub) / dt
 		row[report.SeriesCompleteRate] = float64(done-sm.lastDone) / dt
+		row[report.SeriesWorkerCPUCores] = (cpu - sm.lastCPU).Seconds() / dt
 	}
 	row[report.SeriesIntendedRate] = v.gen.IntendedRate(now.Sub(start))
 	row[report.SeriesPublished] = float64(pub)
 	row[report.SeriesCompleted] = float64(done)
 	row[report.SeriesFailures] = float64(v.coll.failures.Load())
-	sm.lastT, sm.lastPub, sm.lastDone = now, pub, done
+	sm.lastT, sm.lastPub, sm.lastDone, sm.lastCPU = now, pub, done, cpu
 	sm.out.add(row)
 }
