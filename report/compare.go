@@ -4,24 +4,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"slices"
 	"sort"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/benchmq/bench/report/gate"
+	"github.com/benchmq/bench/report/stats"
 )
 
-// The compared metrics and their noise floors are the metric table's
-// (Metric.Compare, Metric.Floor): a change smaller than the floor, in absolute
-// terms, is never a regression however large it is relatively.
+// The compared metrics, which of them gate by default, and their noise
+// floors are the metric table's (Metric.Compare, Gated, Floor).
 const (
 	defaultMaxRegress = 0.15
 	defaultMinSamples = 1000
-	notGatedSamples   = "fewer than %d samples"
-	notGatedAbsFloor  = "below the noise floor"
+	notMeasured       = "not measured"
 )
 
 // CompareOptions configures Compare. The zero value is usable.
@@ -31,9 +28,15 @@ type CompareOptions struct {
 	MaxRegression float64
 	// Thresholds overrides MaxRegression per metric (keys from CompareMetrics).
 	Thresholds map[string]float64
-	// MinSamples is the number of end-to-end latency samples both sides need
-	// for a latency metric to be gated. Zero means 1000.
+	// MinSamples is the number of samples both sides' distributions need for
+	// a latency metric to be compared. Zero means 1000.
 	MinSamples int64
+	// Alpha is the significance level of the rank test. Zero means 0.05.
+	Alpha float64
+	// Gate names compared metrics that gate beyond the default ones
+	// (Metric.Gated), e.g. "p99(end_to_end)" when a saturated queue's
+	// latency is the point of the scenario.
+	Gate []string
 }
 
 func (o *CompareOptions) setDefaults() {
@@ -42,6 +45,9 @@ func (o *CompareOptions) setDefaults() {
 	}
 	if o.MinSamples == 0 {
 		o.MinSamples = defaultMinSamples
+	}
+	if o.Alpha == 0 {
+		o.Alpha = stats.DefaultAlpha
 	}
 }
 
@@ -53,12 +59,21 @@ func (o CompareOptions) validate() error {
 	if o.MinSamples < 0 {
 		errs = append(errs, fmt.Errorf("min samples %d: must not be negative", o.MinSamples))
 	}
+	if !(o.Alpha > 0 && o.Alpha < 1) {
+		errs = append(errs, fmt.Errorf("alpha %v: want a significance level in (0, 1)", o.Alpha))
+	}
+	known := strings.Join(CompareMetrics(), ", ")
 	for _, k := range sortedKeys(o.Thresholds) {
 		if m, ok := LookupMetric(k); !ok || !m.Compare {
-			errs = append(errs, fmt.Errorf("threshold for unknown metric %q (known: %s)", k, strings.Join(CompareMetrics(), ", ")))
+			errs = append(errs, fmt.Errorf("threshold for unknown metric %q (known: %s)", k, known))
 		}
 		if v := o.Thresholds[k]; v < 0 || math.IsNaN(v) {
 			errs = append(errs, fmt.Errorf("threshold for %s %v: must not be negative", k, v))
+		}
+	}
+	for _, k := range o.Gate {
+		if m, ok := LookupMetric(k); !ok || !m.Compare {
+			errs = append(errs, fmt.Errorf("gate on unknown metric %q (known: %s)", k, known))
 		}
 	}
 	return errors.Join(errs...)
@@ -67,22 +82,48 @@ func (o CompareOptions) validate() error {
 // Verdict is the outcome of comparing one metric.
 type Verdict string
 
-// Verdicts.
+// Verdicts. Only a regression of a gated metric fails the comparison.
 const (
-	VerdictOK        Verdict = "ok"
-	VerdictImproved  Verdict = "improved"
-	VerdictRegressed Verdict = "REGRESSED"
-	VerdictNotGated  Verdict = "not gated"
+	VerdictNoChange             = Verdict(stats.NoChange)
+	VerdictImproved             = Verdict(stats.Improved)
+	VerdictRegressed            = Verdict(stats.Regressed)
+	VerdictInconclusive         = Verdict(stats.Inconclusive)
+	VerdictNotCompared  Verdict = "not compared"
 )
 
-// MetricDelta is one metric of one variant, old against new.
+// MetricDelta is one metric of one variant, baseline against new.
 type MetricDelta struct {
-	Metric    string
-	Old, New  float64
-	Change    float64 // relative: (new-old)/old; +Inf when old is 0 and new is not
-	Threshold float64 // the tolerated relative worsening
-	Verdict   Verdict
-	Note      string // why a metric was not gated
+	Metric string
+	// Old and New are the medians of each side's runs (one value each for
+	// single runs), after the machine normalisation when Normalised.
+	Old, New float64
+	N, M     int // runs on each side
+	// Change is the shift of new against old (Hodges–Lehmann) relative to
+	// Old; +Inf when Old is 0 and the shift is not. ChangeLow and ChangeHigh
+	// are its 95 % interval, NaN when the runs are too few for one.
+	Change, ChangeLow, ChangeHigh float64
+	P                             float64 // the rank test's two-sided p-value
+	Threshold                     float64 // the tolerated relative worsening
+	Verdict                       Verdict
+	// Gated: a regression of this metric fails the comparison; the others
+	// are reported only.
+	Gated bool
+	// Normalised: the throughput of a saturated variant, scaled to the
+	// baseline's machine by the calibration.
+	Normalised bool
+	Note       string // why: "p = 0.008", "within the limit", "not measured", ...
+}
+
+// Failed reports whether d fails the comparison.
+func (d MetricDelta) Failed() bool { return d.Gated && d.Verdict == VerdictRegressed }
+
+// Check is one invariant of the new result: a ledger count not beyond the
+// baseline's, the run passed its own gates, was not interrupted.
+type Check struct {
+	Variant   string // "" for the result as a whole
+	What      string // "lost", "duplicates", ..., "passed", "interrupted", "error"
+	Base, New string // the values, for people
+	Failed    bool
 }
 
 // VariantComparison holds the metrics of one variant present in both results.
@@ -90,6 +131,9 @@ type VariantComparison struct {
 	Name    string
 	Params  map[string]any
 	Metrics []MetricDelta
+	// MachineFactor is the new machine's calibrated capacity relative to the
+	// baseline's (MachineFactor); 0 when either side was not calibrated.
+	MachineFactor float64
 }
 
 // Comparison is the result of Compare.
@@ -97,13 +141,26 @@ type Comparison struct {
 	Variants   []VariantComparison
 	OnlyInBase []string // variant names of the baseline that the new result lacks
 	OnlyInNew  []string // variant names of the new result that the baseline lacks
+	// Checks are the ledger invariants and the new run's state; a failed one
+	// fails the comparison whatever the metrics say.
+	Checks []Check
+	// Warnings are differences that do not fail the comparison but qualify
+	// it: another scenario file, another machine, a failed baseline.
+	Warnings []string
+	Alpha    float64
 }
 
-// Regressed reports whether any gated metric of any matched variant regressed.
+// Regressed reports whether the comparison fails: a check failed, or a gated
+// metric of a matched variant regressed.
 func (c *Comparison) Regressed() bool {
+	for _, ch := range c.Checks {
+		if ch.Failed {
+			return true
+		}
+	}
 	for _, v := range c.Variants {
 		for _, m := range v.Metrics {
-			if m.Verdict == VerdictRegressed {
+			if m.Failed() {
 				return true
 			}
 		}
@@ -111,9 +168,16 @@ func (c *Comparison) Regressed() bool {
 	return false
 }
 
+// invariants are the ledger counts that must not exceed the baseline's: any
+// one of them above it means jobs were mishandled, however fast.
+var invariants = []string{"lost", "duplicates", "tid_mismatches", "unconfirmed", "dead_lettered"}
+
 // Compare compares cur against base. Variants are matched by their params;
-// unmatched ones are listed in OnlyInBase/OnlyInNew and not gated. It is an
-// error when no variant matches, since nothing would be compared.
+// unmatched ones are listed in OnlyInBase/OnlyInNew and not compared.
+//
+// It is an error (bad input, not a regression) when either result holds an
+// impossible value (Result.Check), when they are of different scenarios, when
+// the baseline was interrupted or failed to run, or when no variant matches.
 func Compare(base, cur *Result, opts CompareOptions) (*Comparison, error) {
 	opts.setDefaults()
 	if err := opts.validate(); err != nil {
@@ -122,12 +186,17 @@ func Compare(base, cur *Result, opts CompareOptions) (*Comparison, error) {
 	if base == nil || cur == nil {
 		return nil, fmt.Errorf("compare results: nil result")
 	}
+	c := &Comparison{Alpha: opts.Alpha}
+	if err := c.identity(base, cur); err != nil {
+		return nil, fmt.Errorf("compare results: %w", err)
+	}
 	baseByKey := map[string]*Variant{}
 	for i := range base.Variants {
 		baseByKey[paramsKey(base.Variants[i].Params)] = &base.Variants[i]
 	}
-	c := &Comparison{}
 	seen := map[string]bool{}
+	var factors []float64
+	differ := false
 	for i := range cur.Variants {
 		nv := &cur.Variants[i]
 		k := paramsKey(nv.Params)
@@ -137,7 +206,16 @@ func Compare(base, cur *Result, opts CompareOptions) (*Comparison, error) {
 			continue
 		}
 		seen[k] = true
-		c.Variants = append(c.Variants, VariantComparison{Name: nv.Name, Params: nv.Params, Metrics: compareVariant(ov, nv, opts)})
+		vc := VariantComparison{Name: nv.Name, Params: nv.Params}
+		if f, ok := MachineFactor(ov, nv); ok {
+			vc.MachineFactor = f
+			factors = append(factors, f)
+			differ = differ || machinesDiffer(ov, nv, opts)
+		}
+		vc.Metrics = compareVariant(ov, nv, opts)
+		c.Variants = append(c.Variants, vc)
+		checks, warns := variantChecks(ov, nv)
+		c.Checks, c.Warnings = append(c.Checks, checks...), append(c.Warnings, warns...)
 	}
 	for i := range base.Variants {
 		if !seen[paramsKey(base.Variants[i].Params)] {
@@ -147,7 +225,91 @@ func Compare(base, cur *Result, opts CompareOptions) (*Comparison, error) {
 	if len(c.Variants) == 0 {
 		return nil, fmt.Errorf("compare results: no variant of %q matches a variant of the baseline by params", cur.Scenario.Name)
 	}
+	if differ {
+		what := "the machines differ"
+		if h := base.Env.Hostname; h != "" && h == cur.Env.Hostname {
+			// A shared host's broker and cores are busier at some times than at others.
+			what = "the broker and machine are not as they were for the baseline (same host, other load?)"
+		}
+		c.Warnings = append(c.Warnings, fmt.Sprintf("%s: this broker+machine moved %.2f× the baseline's messages in the calibration; "+
+			"the throughput of saturated variants is normalised by it, latency, CPU and memory are not", what, stats.Median(factors)))
+	}
 	return c, nil
+}
+
+// identity checks that base and cur can be compared at all (an error), and
+// records the new run's state as checks and what qualifies the comparison
+// as warnings.
+func (c *Comparison) identity(base, cur *Result) error {
+	var errs []error
+	if err := base.Check(); err != nil {
+		errs = append(errs, fmt.Errorf("baseline: %w", err))
+	}
+	if err := cur.Check(); err != nil {
+		errs = append(errs, fmt.Errorf("new result: %w", err))
+	}
+	if base.Scenario.Name != cur.Scenario.Name {
+		errs = append(errs, fmt.Errorf("the baseline is a result of scenario %q, the new one of %q", base.Scenario.Name, cur.Scenario.Name))
+	}
+	if base.Interrupted {
+		errs = append(errs, errors.New("the baseline was interrupted: its figures are partial; record it again"))
+	} else if base.Error != "" {
+		errs = append(errs, fmt.Errorf("the baseline run failed (%s); record it again", base.Error))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if base.Scenario.SHA256 != "" && cur.Scenario.SHA256 != "" && base.Scenario.SHA256 != cur.Scenario.SHA256 {
+		c.Warnings = append(c.Warnings, fmt.Sprintf("the scenario file changed since the baseline (sha256 %.12s… now %.12s…)", base.Scenario.SHA256, cur.Scenario.SHA256))
+	}
+	if !base.Passed {
+		c.Warnings = append(c.Warnings, "the baseline did not pass its own gates: the new run is held to its figures")
+	}
+	c.Checks = append(c.Checks,
+		Check{What: "passed", Base: fmt.Sprint(base.Passed), New: fmt.Sprint(cur.Passed), Failed: !cur.Passed},
+		Check{What: "interrupted", Base: fmt.Sprint(base.Interrupted), New: fmt.Sprint(cur.Interrupted), Failed: cur.Interrupted})
+	if cur.Error != "" {
+		c.Checks = append(c.Checks, Check{What: "error", New: cur.Error, Failed: true})
+	}
+	return nil
+}
+
+// variantChecks holds nv's ledger invariants against ov's: no run of the new
+// variant may exceed the worst run of the baseline. warns notes a load that
+// differs from the baseline's.
+func variantChecks(ov, nv *Variant) (checks []Check, warns []string) {
+	for _, name := range invariants {
+		m, _ := LookupMetric(name)
+		bx, _ := runValues(ov, m)
+		nx, _ := runValues(nv, m)
+		bmax, nmax := slices.Max(bx), slices.Max(nx)
+		checks = append(checks, Check{Variant: nv.Name, What: name, Base: FormatMetric(name, bmax), New: FormatMetric(name, nmax), Failed: nmax > bmax})
+	}
+	if nv.Error != "" {
+		checks = append(checks, Check{Variant: nv.Name, What: "error", New: nv.Error, Failed: true})
+	}
+	pub, _ := LookupMetric("published")
+	bx, _ := runValues(ov, pub)
+	nx, _ := runValues(nv, pub)
+	if b, n := stats.Median(bx), stats.Median(nx); b != n {
+		// Not a failure (a --set may change the load on purpose), but the
+		// figures then measure another load.
+		warns = append(warns, fmt.Sprintf("variant %s published %.0f jobs per run, the baseline %.0f: the loads differ", nv.Name, n, b))
+	}
+	return checks, warns
+}
+
+// runValues is every run's value of m in v: v.Runs when v combines repeated
+// runs, else its one value. ok is false when m was not measured.
+func runValues(v *Variant, m Metric) ([]float64, bool) {
+	if xs, ok := v.Runs[m.Name]; ok && len(xs) > 0 {
+		return xs, true
+	}
+	x, ok := m.Value(v)
+	if !ok {
+		return []float64{0}, false
+	}
+	return []float64{x}, true
 }
 
 func compareVariant(ov, nv *Variant, opts CompareOptions) []MetricDelta {
@@ -156,156 +318,97 @@ func compareVariant(ov, nv *Variant, opts CompareOptions) []MetricDelta {
 		if !m.Compare {
 			continue
 		}
-		oldV, _ := m.Value(ov)
-		newV, _ := m.Value(nv)
-		d := MetricDelta{Metric: m.Name, Old: oldV, New: newV, Threshold: opts.MaxRegression}
+		d := MetricDelta{Metric: m.Name, Threshold: opts.MaxRegression, Gated: m.Gated || gateAsked(m, opts.Gate),
+			Change: math.NaN(), ChangeLow: math.NaN(), ChangeHigh: math.NaN(), P: 1}
 		for _, name := range append([]string{m.Name}, m.Aliases...) {
 			if t, ok := opts.Thresholds[name]; ok {
 				d.Threshold = t
 			}
 		}
-		d.Change = relChange(d.Old, d.New)
-		worse := d.New - d.Old // positive = worse
-		if m.Better == Higher {
-			worse = -worse
-		}
-		latency := m.Kind == gate.Duration && m.Name != "drain_seconds"
+		bx, okb := runValues(ov, m)
+		nx, okn := runValues(nv, m)
+		d.N, d.M, d.Old, d.New = len(bx), len(nx), stats.Median(bx), stats.Median(nx)
 		switch {
-		case latency && (ov.LatencyMS.EndToEnd.Count < opts.MinSamples || nv.LatencyMS.EndToEnd.Count < opts.MinSamples):
-			d.Verdict, d.Note = VerdictNotGated, fmt.Sprintf(notGatedSamples, opts.MinSamples)
-		case m.Name == "drain_seconds" && d.Old < m.Floor && d.New < m.Floor:
-			d.Verdict, d.Note = VerdictNotGated, "drain under 1 s"
-		case m.Kind == gate.Size && (d.Old == 0 || d.New == 0):
-			d.Verdict, d.Note = VerdictNotGated, "not measured"
-		case worse != 0 && math.Abs(worse) < m.Floor && (d.Old == 0 || math.Abs(worse)/math.Abs(d.Old) > d.Threshold):
-			d.Verdict, d.Note = VerdictNotGated, notGatedAbsFloor
-		case math.Abs(worse) < m.Floor:
-			d.Verdict = VerdictOK
-		case worse > 0 && (d.Old == 0 || worse/math.Abs(d.Old) > d.Threshold):
-			d.Verdict = VerdictRegressed
-		case worse < 0 && d.Old != 0 && -worse/math.Abs(d.Old) > d.Threshold:
-			d.Verdict = VerdictImproved
+		case !okb || !okn || (m.Kind == gate.Size && (slices.Max(bx) == 0 || slices.Max(nx) == 0)):
+			d.Verdict, d.Note = VerdictNotCompared, notMeasured
+		case m.Samples != nil && (m.Samples(ov) < opts.MinSamples || m.Samples(nv) < opts.MinSamples):
+			d.Verdict, d.Note = VerdictNotCompared, fmt.Sprintf("fewer than %d samples", opts.MinSamples)
 		default:
-			d.Verdict = VerdictOK
+			if m.Machine && Saturated(ov) && Saturated(nv) {
+				if b, n, ok := normalise(ov, nv, bx, nx); ok {
+					bx, nx, d.Normalised = b, n, true
+				}
+			}
+			better := stats.LowerIsBetter
+			if m.Better == Higher {
+				better = stats.HigherIsBetter
+			}
+			o := stats.Judge(bx, nx, stats.Options{Limit: d.Threshold, Floor: m.Floor, Alpha: opts.Alpha, Better: better})
+			d.Old, d.New, d.Change, d.ChangeLow, d.ChangeHigh, d.P = o.BaseMedian, o.NewMedian, o.Change, o.ChangeLow, o.ChangeHigh, o.Test.P
+			d.Verdict, d.Note = Verdict(o.Verdict), o.Reason
 		}
 		out = append(out, d)
 	}
 	return out
 }
 
-func relChange(old, cur float64) float64 {
-	switch {
-	case old == cur:
-		return 0
-	case old == 0:
-		return math.Inf(1)
+func gateAsked(m Metric, gate []string) bool {
+	for _, g := range gate {
+		if g == m.Name || slices.Contains(m.Aliases, g) {
+			return true
+		}
 	}
-	return (cur - old) / math.Abs(old)
+	return false
 }
 
-// Print writes c as a table: variant, metric, old, new, change, verdict.
-func (c *Comparison) Print(w io.Writer) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "variant\tmetric\told\tnew\tchange\tlimit\tverdict")
-	for _, v := range c.Variants {
-		for _, m := range v.Metrics {
-			verdict := string(m.Verdict)
-			if m.Note != "" {
-				verdict += " (" + m.Note + ")"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Name, m.Metric,
-				FormatMetric(m.Metric, m.Old), FormatMetric(m.Metric, m.New), FormatChange(m.Change),
-				fmt.Sprintf("%.0f%%", m.Threshold*100), verdict)
+// machinesDiffer reports whether the calibrated capacities of ov and nv differ
+// by more than the limit, judged as a metric is: beyond the limit and outside
+// the noise of the runs' calibrations (a shared machine's calibration moves
+// with whatever else runs), or beyond the limit alone when the runs are too
+// few for a test.
+func machinesDiffer(ov, nv *Variant, opts CompareOptions) bool {
+	b, n := capacities(ov), capacities(nv)
+	o := stats.Judge(b, n, stats.Options{Limit: opts.MaxRegression, Alpha: opts.Alpha})
+	switch o.Verdict {
+	case stats.Regressed, stats.Improved:
+		return true
+	case stats.Inconclusive:
+		return stats.MinP(len(b), len(n)) >= opts.Alpha
+	}
+	return false
+}
+
+// normalise scales each run's throughput to the baseline's machine: value ×
+// (the baseline's median capacity / that run's capacity). Run by run, so a
+// run slowed by a busy machine is judged against what the machine could do
+// at that moment. ok is false when a side lacks a calibration per run.
+func normalise(ov, nv *Variant, bx, nx []float64) (b, n []float64, ok bool) {
+	bc, nc := capacities(ov), capacities(nv)
+	if len(bc) != len(bx) || len(nc) != len(nx) {
+		return nil, nil, false
+	}
+	ref := stats.Median(bc)
+	scale := func(xs, caps []float64) []float64 {
+		out := make([]float64, len(xs))
+		for i := range xs {
+			out[i] = xs[i] * ref / caps[i]
 		}
+		return out
 	}
-	if err := tw.Flush(); err != nil {
-		return fmt.Errorf("print comparison: %w", err)
-	}
-	for _, n := range c.OnlyInBase {
-		if _, err := fmt.Fprintf(w, "variant %s: only in the baseline, not compared\n", n); err != nil {
-			return fmt.Errorf("print comparison: %w", err)
-		}
-	}
-	for _, n := range c.OnlyInNew {
-		if _, err := fmt.Fprintf(w, "variant %s: not in the baseline, not compared\n", n); err != nil {
-			return fmt.Errorf("print comparison: %w", err)
-		}
-	}
-	verdict := "no regression"
-	if c.Regressed() {
-		verdict = "REGRESSION"
-	}
-	if _, err := fmt.Fprintln(w, verdict); err != nil {
-		return fmt.Errorf("print comparison: %w", err)
-	}
-	return nil
+	return scale(bx, bc), scale(nx, nc), true
 }
 
 // FormatChange formats a relative change as a signed percentage.
 func FormatChange(c float64) string {
-	if math.IsInf(c, 1) {
+	switch {
+	case math.IsNaN(c):
+		return "–"
+	case math.IsInf(c, 1):
 		return "new"
+	case math.IsInf(c, -1):
+		return "gone"
 	}
 	return fmt.Sprintf("%+.1f%%", c*100)
-}
-
-// Median combines repeated runs of one scenario (bench run --repeat N): for
-// each variant of the first result, every compared metric is the median over
-// the results that have that variant (matched by params). The other fields are
-// the first result's; Passed is true only when every run passed. It returns
-// nil for no results.
-func Median(results []*Result) *Result {
-	var rs []*Result
-	for _, r := range results {
-		if r != nil {
-			rs = append(rs, r)
-		}
-	}
-	if len(rs) == 0 {
-		return nil
-	}
-	out := cloneResult(rs[0])
-	for _, r := range rs {
-		out.Passed = out.Passed && r.Passed
-	}
-	for i := range out.Variants {
-		v := &out.Variants[i]
-		var vs []*Variant
-		for _, r := range rs {
-			if m := findVariant(r, v.Params); m != nil {
-				vs = append(vs, m)
-				v.Passed = v.Passed && m.Passed
-			}
-		}
-		med := func(get func(*Variant) float64) float64 {
-			xs := make([]float64, len(vs))
-			for j, x := range vs {
-				xs[j] = get(x)
-			}
-			return median(xs)
-		}
-		v.LatencyMS.EndToEnd.P50 = med(func(x *Variant) float64 { return x.LatencyMS.EndToEnd.P50 })
-		v.LatencyMS.EndToEnd.P99 = med(func(x *Variant) float64 { return x.LatencyMS.EndToEnd.P99 })
-		v.LatencyMS.EndToEnd.Max = med(func(x *Variant) float64 { return x.LatencyMS.EndToEnd.Max })
-		v.LatencyMS.EndToEnd.Count = int64(med(func(x *Variant) float64 { return float64(x.LatencyMS.EndToEnd.Count) }))
-		v.Throughput.CompletePerS = med(func(x *Variant) float64 { return x.Throughput.CompletePerS })
-		v.DrainSeconds = med(func(x *Variant) float64 { return x.DrainSeconds })
-		v.Peak.WorkerRSSBytes = int64(med(func(x *Variant) float64 { return float64(x.Peak.WorkerRSSBytes) }))
-		v.Ledger.Retries = int64(med(func(x *Variant) float64 { return float64(x.Ledger.Retries) }))
-	}
-	return out
-}
-
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	sort.Float64s(xs)
-	n := len(xs)
-	if n%2 == 1 {
-		return xs[n/2]
-	}
-	return (xs[n/2-1] + xs[n/2]) / 2
 }
 
 func findVariant(r *Result, params map[string]any) *Variant {
@@ -318,21 +421,18 @@ func findVariant(r *Result, params map[string]any) *Variant {
 	return nil
 }
 
-// cloneResult deep-copies r through JSON so that Median never aliases its input.
+// cloneResult deep-copies r through JSON so that Combine never aliases its input.
 func cloneResult(r *Result) *Result {
 	data, err := json.Marshal(r)
-	if err != nil {
-		// Unencodable values (NaN) cannot come from result.json; fall back to a shallow copy.
-		c := *r
-		c.Variants = slices.Clone(r.Variants)
-		return &c
+	if err == nil {
+		var c Result
+		if err = json.Unmarshal(data, &c); err == nil {
+			return &c
+		}
 	}
-	var c Result
-	if err := json.Unmarshal(data, &c); err != nil {
-		cp := *r
-		cp.Variants = slices.Clone(r.Variants)
-		return &cp
-	}
+	// Unencodable values (NaN) cannot come from result.json; fall back to a shallow copy.
+	c := *r
+	c.Variants = slices.Clone(r.Variants)
 	return &c
 }
 

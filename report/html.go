@@ -27,21 +27,25 @@ var (
 )
 
 var pageTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
-	"ms":     func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) },
-	"num":    func(v float64) string { return formatNum(v) },
-	"bytes":  func(v int64) string { return formatBytes(float64(v)) },
-	"secs":   formatSeconds,
-	"secsp":  func(v *float64) string { return formatSeconds(*v) },
-	"metric": FormatMetric,
-	"change": FormatChange,
-	"join":   strings.Join,
-	"indent": indentJSON,
-	"mulf":   func(x float64) float64 { return x * 100 },
-	"verdictClass": func(v Verdict) string {
-		switch v {
-		case VerdictRegressed:
+	"ms":          func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) },
+	"num":         func(v float64) string { return formatNum(v) },
+	"bytes":       func(v int64) string { return formatBytes(float64(v)) },
+	"secs":        formatSeconds,
+	"secsp":       func(v *float64) string { return formatSeconds(*v) },
+	"metric":      FormatMetric,
+	"change":      FormatChange,
+	"join":        strings.Join,
+	"indent":      indentJSON,
+	"mulf":        func(x float64) float64 { return x * 100 },
+	"changeCI":    formatChangeCI,
+	"pValue":      formatP,
+	"verdictText": formatVerdict,
+	"checkText":   checkText,
+	"deltaClass": func(d MetricDelta) string {
+		switch {
+		case d.Failed():
 			return "fail"
-		case VerdictImproved:
+		case d.Verdict == VerdictImproved:
 			return "pass"
 		}
 		return "l"

@@ -35,6 +35,20 @@ func TestLookup(t *testing.T) {
 			t.Errorf("lookup(%s) found a value, want missing", m)
 		}
 	}
+	// Worker CPU per 1,000 jobs: CPU seconds over jobs with a final outcome
+	// (duplicates counted once); missing until both are measured.
+	if _, ok := look("cpu_per_1k_jobs"); ok {
+		t.Error("cpu_per_1k_jobs without CPU measured: found")
+	}
+	v.Ledger.Succeeded, v.Ledger.Recovered, v.Ledger.Duplicates = 1900, 110, 10
+	v.WorkerCPUSeconds = 0.5
+	if got, ok := look("cpu_per_1k_jobs"); !ok || math.Abs(got-0.25) > 1e-12 {
+		t.Errorf("cpu_per_1k_jobs = %v, %v; want 0.25 s", got, ok)
+	}
+	v.Calibration = &Calibration{PublishPerS: 9000, ConsumePerS: 4000}
+	if got, _ := look("calibration_consume_per_s"); got != 4000 || v.Calibration.Capacity() != 6000 {
+		t.Errorf("calibration: consume %v, capacity %v", got, v.Calibration.Capacity())
+	}
 	// Every documented metric must be known to Lookup (missing only when unmeasured).
 	v.LatencyMS.PublishConfirm.Count, v.LatencyMS.Processing.Count = 1, 1
 	for _, m := range MetricNames() {

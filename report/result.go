@@ -24,6 +24,10 @@ type Result struct {
 	FinishedAt  string `json:"finished_at,omitempty"` // RFC 3339, UTC
 	Interrupted bool   `json:"interrupted,omitempty"` // the run was stopped (Ctrl-C) before it finished
 	Error       string `json:"error,omitempty"`       // an environment failure that ended the run early
+
+	// Repeated runs (bench run --repeat N): the number of runs combined into
+	// this result; 0 for a single run. See Combine.
+	Repeat int `json:"repeat,omitempty"`
 }
 
 // Scenario identifies the scenario file a result came from, and what ran:
@@ -78,6 +82,20 @@ type Variant struct {
 	Error        string            `json:"error,omitempty"`
 	Aborted      *Abort            `json:"aborted,omitempty"` // an abort gate ended the variant early
 	Worker       *WorkerInfo       `json:"worker,omitempty"`  // what ran as the workers
+
+	// The baseline comparison's inputs (issue 19), kept together.
+	//
+	// WorkerCPUSeconds is the user+system CPU time of the worker processes
+	// from the load start to the end of the drain, summed over processes
+	// (respawned ones included); 0 when not measured.
+	WorkerCPUSeconds float64 `json:"worker_cpu_seconds,omitempty"`
+	// Calibration is the broker+machine's raw capacity, measured just before
+	// the load; nil when not measured.
+	Calibration *Calibration `json:"calibration,omitempty"`
+	// Runs holds every run's value of every metric of the metric table (metric
+	// name -> one value per run, in run order, base units) when the result
+	// combines repeated runs; the variant's other figures are then medians.
+	Runs map[string][]float64 `json:"runs,omitempty"`
 }
 
 // Worker modes.
@@ -111,6 +129,17 @@ type Abort struct {
 	Display string  `json:"display"` // the same in the gate's unit
 	AtS     float64 `json:"at_s"`    // seconds since the load started
 	Reason  string  `json:"reason"`  // for people: what failed and what was skipped
+}
+
+// Calibration is a short raw publish and consume of the broker the variant
+// ran against, before its load: how fast this broker on this machine moves
+// messages at all, the yardstick for comparing throughput across machines.
+type Calibration struct {
+	Messages    int64   `json:"messages"`
+	Size        int     `json:"size"`
+	PublishPerS float64 `json:"publish_per_s"`
+	ConsumePerS float64 `json:"consume_per_s"`
+	Seconds     float64 `json:"seconds"`
 }
 
 // Ledger is every job's fate, counted exactly.

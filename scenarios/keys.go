@@ -181,6 +181,12 @@ var baselineFields = []field[Baseline]{
 	fractionKey(meta{Name: "max_regression", Doc: "allowed relative regression of any compared metric"}, func(b *Baseline) *float64 { return &b.MaxRegression }),
 	customKey(meta{Name: "thresholds", Doc: "per-metric allowed regression"}, thresholdsSchema, decodeThresholds),
 	intKey(meta{Name: "min_samples", Doc: "fewest samples a latency needs to be compared"}, 0, maxCount, func(b *Baseline) *int { return &b.MinSamples }),
+	customKey(meta{Name: "gate", Doc: "compared metrics to gate beyond the default ones, e.g. [p99(end_to_end)] when the queue is meant to back up"},
+		gateListSchema, decodeGateList),
+	numKey(meta{Name: "alpha", Doc: "significance level of the rank test: a change counts only when p is below it"}, 0, 0.5, true,
+		func(b *Baseline) *float64 { return &b.Alpha }),
+	customKey(meta{Name: "ab", Doc: "a matrix key with two values: compare the variants of the second value with those of the first, within the run"},
+		func() map[string]any { return map[string]any{"type": "string"} }, decodeAB),
 }
 
 func checkAMQPURL(v string) error {

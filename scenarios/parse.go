@@ -78,6 +78,9 @@ func Parse(file string, data []byte, sets []string) (*Scenario, error) {
 	s.Overrides = append([]string(nil), sets...)
 	errs = append(errs, checkGateWhen(s)...)
 	s.pin(setVals)
+	if e := checkAB(s); e != nil {
+		errs = append(errs, e)
+	}
 	s.Effective, errs = effective(s.root, s.Pinned, file, errs)
 	sum = sha256.Sum256(s.Effective)
 	s.EffectiveSHA256 = hex.EncodeToString(sum[:])

@@ -180,6 +180,17 @@ type Baseline struct {
 	Thresholds map[string]float64
 	// MinSamples is the fewest latency samples a distribution needs to be compared; default 0 = any.
 	MinSamples int
+	// Gate names compared metrics that gate beyond the default ones (the
+	// metric table's Gated), e.g. p99(end_to_end) for a scenario whose
+	// queue is meant to back up; default none.
+	Gate []string
+	// Alpha is the significance level of the rank test; default 0 = 0.05.
+	Alpha float64
+	// AB is a matrix key with exactly two values: the run compares the
+	// variants of its second value against those of its first (A/B within
+	// one run, the variants interleaved); default "" = none.
+	AB    string
+	abPos Pos
 }
 
 // Chaos configures the fault injection environment.

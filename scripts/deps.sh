@@ -7,7 +7,10 @@
 # As root it installs what is missing with apt-get; otherwise it prints the
 # command and exits 3. BENCH_SKIP_BROWSER=1 leaves chromium out of `test`
 # (the browser test then skips); BENCH_SKIP_NODE=1 leaves node out (the Node
-# example's test then skips).
+# example's test then skips). As root, every mode also installs iproute2 and
+# nftables: a managed cluster gives each node a network namespace (ip netns)
+# and cuts partitions with nft inside those namespaces. Without root a cluster
+# runs on ports of 127.0.0.1 and needs neither.
 set -euo pipefail
 
 mode=${1:-test}
@@ -26,6 +29,10 @@ fi
 
 missing=()
 command -v rabbitmq-server >/dev/null 2>&1 || missing+=(rabbitmq-server)
+if [[ $(id -u) -eq 0 ]]; then
+	command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+	command -v nft >/dev/null 2>&1 || missing+=(nftables)
+fi
 if [[ $mode == test && "${BENCH_SKIP_BROWSER:-}" != 1 ]]; then
 	command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 fi

@@ -188,10 +188,11 @@ func TestManaged(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots a rabbitmq-server node")
 	}
-	ctx := testContext(t, 3*time.Minute)
+	t.Parallel() // with the cluster tests: each waits for its own nodes
+	ctx := testContext(t, 4*time.Minute)
 	// The default base directory: a root-only t.TempDir() is closed to the
 	// rabbitmq user the node runs as.
-	m, err := broker.StartManaged(ctx, broker.ManagedConfig{ErlArgs: "+S 1:1"})
+	m, err := broker.StartManaged(ctx, broker.ManagedConfig{ErlArgs: "+S 1:1", Management: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,6 +275,42 @@ func TestManaged(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitBlocked(ctx, t, blocked, false)
+	})
+	t.Run("topology", func(t *testing.T) {
+		top := m.Topology()
+		checkSupports(t, top, broker.OpCancelConsumers)
+		if err := top.CancelConsumers(ctx, "any"); !errors.Is(err, broker.ErrUnsupported) {
+			t.Errorf("CancelConsumers on one node: err = %v, want ErrUnsupported", err)
+		}
+		checkDeleteQueue(ctx, t, top, m.URL(), "classic")
+		checkCloseConnections(ctx, t, top, m.ManagementURL(), m.URL(), m.URL())
+		t.Run("memory alarm", func(t *testing.T) {
+			checkAlarm(ctx, t, m.URL(), top.RaiseMemoryAlarm, top.ClearMemoryAlarm)
+		})
+		t.Run("disk alarm", func(t *testing.T) {
+			checkAlarm(ctx, t, m.URL(), top.RaiseDiskAlarm, top.ClearDiskAlarm)
+		})
+	})
+	t.Run("external topology", func(t *testing.T) {
+		// The node as an external broker: AMQP plus its management API.
+		top, err := broker.ExternalTopology(m.URL(), m.ManagementURL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkSupports(t, top, broker.OpCancelConsumers, broker.OpMemoryAlarm, broker.OpDiskAlarm)
+		if err := top.RaiseMemoryAlarm(ctx); !errors.Is(err, broker.ErrUnsupported) {
+			t.Errorf("RaiseMemoryAlarm on an external broker: err = %v, want ErrUnsupported", err)
+		}
+		checkDeleteQueue(ctx, t, top, m.URL(), "classic")
+		checkCloseConnections(ctx, t, top, m.ManagementURL(), m.URL())
+		noMgmt, err := broker.ExternalTopology(m.URL(), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkSupports(t, noMgmt, broker.OpCloseConnections, broker.OpCancelConsumers, broker.OpMemoryAlarm, broker.OpDiskAlarm)
+		if _, err := broker.ExternalTopology("http://nope", ""); err == nil {
+			t.Error("ExternalTopology accepted a URL that is not AMQP")
+		}
 	})
 	t.Run("close removes everything", func(t *testing.T) {
 		dir := m.Info().Dir

@@ -1,12 +1,14 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -44,6 +46,11 @@ type ManagedConfig struct {
 	// (RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS), e.g. "+S 1:1" for one scheduler;
 	// "" means the server's defaults.
 	ErlArgs string
+	// Management enables the management plugin on a free port (its HTTP API
+	// is what Topology uses to list and close connections). Off by default:
+	// it costs boot time and CPU for its statistics. Cluster nodes always
+	// have it.
+	Management bool
 }
 
 func (c *ManagedConfig) setDefaults() {
@@ -86,6 +93,39 @@ type NodeInfo struct {
 	Dir      string `json:"dir"`
 	AMQPPort int    `json:"amqp_port"`
 	DistPort int    `json:"dist_port"`
+	// Host is the address the node listens on; "" means 127.0.0.1.
+	Host string `json:"host,omitempty"`
+	// ManagementPort is the management plugin's HTTP port; 0 when the
+	// plugin is off.
+	ManagementPort int `json:"management_port,omitempty"`
+	// Netns is the network namespace the node runs in; "" for the host's.
+	Netns string `json:"netns,omitempty"`
+	// Longnames: the node name's host part is an address, so the node and
+	// rabbitmqctl use long names.
+	Longnames bool `json:"longnames,omitempty"`
+}
+
+func (i NodeInfo) host() string {
+	if i.Host == "" {
+		return "127.0.0.1"
+	}
+	return i.Host
+}
+
+// nodeSpec says where and how a node runs. The zero value is the single
+// managed node: a fresh name, 127.0.0.1, free ports, guest/guest. A cluster
+// fills it in per node.
+type nodeSpec struct {
+	name      string // Erlang node name; "" means bench-<random>@localhost
+	host      string // listen address; "" means 127.0.0.1
+	amqpPort  int    // 0: a free port
+	distPort  int    // 0: a free port
+	mgmtPort  int    // 0: a free port, when management is on
+	netns     string // network namespace to run in; "" for the host's
+	longnames bool
+	user      string // the default user RabbitMQ creates; "" means guest
+	pass      string
+	extraConf string // more rabbitmq.conf lines
 }
 
 // Managed is a private rabbitmq-server node in a fresh directory on free
@@ -134,18 +174,19 @@ func StartManaged(ctx context.Context, cfg ManagedConfig) (*Managed, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("configure managed broker: %w", err)
 	}
-	server, err := exec.LookPath(cfg.Server)
+	server, ctl, err := resolveCommands(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("%w: find %s (install RabbitMQ, e.g. apt-get install -y rabbitmq-server): %w", ErrUnavailable, cfg.Server, err)
+		return nil, err
 	}
-	ctl, err := exec.LookPath(cfg.Ctl)
-	if err != nil {
-		return nil, fmt.Errorf("%w: find %s: %w", ErrUnavailable, cfg.Ctl, err)
-	}
+	return startNode(ctx, cfg, server, ctl, nodeSpec{})
+}
+
+// startNode creates a node from spec and boots it; see StartManaged.
+func startNode(ctx context.Context, cfg ManagedConfig, server, ctl string, spec nodeSpec) (*Managed, error) {
 	// Free ports are only free until someone takes them: retry a lost race.
 	const attempts = 3
 	for i := 1; ; i++ {
-		m, err := newManaged(cfg, server, ctl)
+		m, err := newManaged(cfg, server, ctl, spec)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
@@ -161,6 +202,19 @@ func StartManaged(ctx context.Context, cfg ManagedConfig) (*Managed, error) {
 		}
 		return nil, fmt.Errorf("%w: start managed node: %w", ErrUnavailable, errors.Join(err, cerr))
 	}
+}
+
+// resolveCommands finds the server and rabbitmqctl commands of cfg.
+func resolveCommands(cfg ManagedConfig) (server, ctl string, err error) {
+	server, err = exec.LookPath(cfg.Server)
+	if err != nil {
+		return "", "", fmt.Errorf("%w: find %s (install RabbitMQ, e.g. apt-get install -y rabbitmq-server): %w", ErrUnavailable, cfg.Server, err)
+	}
+	ctl, err = exec.LookPath(cfg.Ctl)
+	if err != nil {
+		return "", "", fmt.Errorf("%w: find %s: %w", ErrUnavailable, cfg.Ctl, err)
+	}
+	return server, ctl, nil
 }
 
 // Attach returns a handle on a node started earlier, perhaps by another
@@ -185,10 +239,13 @@ func Attach(info NodeInfo, cfg ManagedConfig) (*Managed, error) {
 	return &Managed{cfg: cfg, server: server, ctl: ctl, info: info, closing: make(chan struct{})}, nil
 }
 
-func newManaged(cfg ManagedConfig, server, ctl string) (_ *Managed, err error) {
-	suffix, err := randomHex(4)
-	if err != nil {
-		return nil, err
+func newManaged(cfg ManagedConfig, server, ctl string, spec nodeSpec) (_ *Managed, err error) {
+	if spec.name == "" {
+		suffix, err := randomHex(4)
+		if err != nil {
+			return nil, err
+		}
+		spec.name = "bench-" + suffix + "@localhost"
 	}
 	dir, err := os.MkdirTemp(cfg.BaseDir, "bench-rabbitmq-")
 	if err != nil {
@@ -199,24 +256,45 @@ func newManaged(cfg ManagedConfig, server, ctl string) (_ *Managed, err error) {
 			os.RemoveAll(dir)
 		}
 	}()
-	amqpPort, distPort, err := freePorts()
-	if err != nil {
-		return nil, err
+	management := cfg.Management || spec.mgmtPort != 0
+	if spec.amqpPort == 0 || spec.distPort == 0 || (management && spec.mgmtPort == 0) {
+		ports, err := freePorts(3)
+		if err != nil {
+			return nil, err
+		}
+		spec.amqpPort = cmp.Or(spec.amqpPort, ports[0])
+		spec.distPort = cmp.Or(spec.distPort, ports[1])
+		if management {
+			spec.mgmtPort = cmp.Or(spec.mgmtPort, ports[2])
+		}
 	}
+	user, pass := cmp.Or(spec.user, "guest"), cmp.Or(spec.pass, "guest")
 	info := NodeInfo{
-		Node:     "bench-" + suffix + "@localhost",
-		URL:      fmt.Sprintf("amqp://guest:guest@127.0.0.1:%d/", amqpPort),
-		Dir:      dir,
-		AMQPPort: amqpPort,
-		DistPort: distPort,
+		Node:           spec.name,
+		URL:            (&url.URL{Scheme: "amqp", User: url.UserPassword(user, pass), Host: net.JoinHostPort(cmp.Or(spec.host, "127.0.0.1"), strconv.Itoa(spec.amqpPort)), Path: "/"}).String(),
+		Dir:            dir,
+		AMQPPort:       spec.amqpPort,
+		DistPort:       spec.distPort,
+		Host:           spec.host,
+		ManagementPort: spec.mgmtPort,
+		Netns:          spec.netns,
+		Longnames:      spec.longnames,
 	}
-	conf := fmt.Sprintf("listeners.tcp.1 = 127.0.0.1:%d\nvm_memory_high_watermark.relative = %s\n", amqpPort, defaultWatermark)
 	files := map[string]string{
-		"rabbitmq.conf":   conf,
+		"rabbitmq.conf":   nodeConf(info, spec),
 		"enabled_plugins": "[].\n", // no plugins: no management listener to collide
 	}
+	if management {
+		files["enabled_plugins"] = "[rabbitmq_management].\n"
+	}
+	if spec.netns != "" {
+		// The host's rabbitmq-env.conf may pin epmd and the distribution
+		// to 127.0.0.1 (Debian's does); a node in a namespace is its own host.
+		files["rabbitmq-env.conf"] = "# bench: this node ignores the host's rabbitmq-env.conf\n"
+	}
 	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+		// 0600: rabbitmq.conf may hold the default user's password.
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
 			return nil, fmt.Errorf("write node %s: %w", name, err)
 		}
 	}
@@ -226,6 +304,23 @@ func newManaged(cfg ManagedConfig, server, ctl string) (_ *Managed, err error) {
 		}
 	}
 	return &Managed{cfg: cfg, server: server, ctl: ctl, info: info, closing: make(chan struct{})}, nil
+}
+
+// nodeConf is the node's rabbitmq.conf.
+func nodeConf(info NodeInfo, spec nodeSpec) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "listeners.tcp.1 = %s\n", net.JoinHostPort(info.host(), strconv.Itoa(info.AMQPPort)))
+	fmt.Fprintf(&b, "vm_memory_high_watermark.relative = %s\n", defaultWatermark)
+	if spec.user != "" {
+		// RabbitMQ creates this user instead of guest on the node's first
+		// boot (guest may only log in over loopback).
+		fmt.Fprintf(&b, "default_user = %s\ndefault_pass = %s\ndefault_user_tags.administrator = true\n", spec.user, spec.pass)
+	}
+	if info.ManagementPort != 0 {
+		fmt.Fprintf(&b, "management.tcp.ip = %s\nmanagement.tcp.port = %d\n", info.host(), info.ManagementPort)
+	}
+	b.WriteString(spec.extraConf)
+	return b.String()
 }
 
 // defaultWatermark is RabbitMQ's default vm_memory_high_watermark; Unblock
@@ -244,6 +339,15 @@ func (m *Managed) NodeName() string { return m.info.Node }
 // Info describes the node, for saving and Attach.
 func (m *Managed) Info() NodeInfo { return m.info }
 
+// ManagementURL is the base URL of the node's management HTTP API, without
+// credentials (they are the AMQP URL's), or "" when the plugin is off.
+func (m *Managed) ManagementURL() string {
+	if m.info.ManagementPort == 0 {
+		return ""
+	}
+	return "http://" + net.JoinHostPort(m.info.host(), strconv.Itoa(m.info.ManagementPort))
+}
+
 // Version implements Broker.
 func (m *Managed) Version(ctx context.Context) (string, error) {
 	return ServerVersion(ctx, m.info.URL)
@@ -253,7 +357,7 @@ func (m *Managed) env() []string {
 	d := m.info.Dir
 	env := append(os.Environ(),
 		"RABBITMQ_NODENAME="+m.info.Node,
-		"RABBITMQ_NODE_IP_ADDRESS=127.0.0.1",
+		"RABBITMQ_NODE_IP_ADDRESS="+m.info.host(),
 		"RABBITMQ_NODE_PORT="+strconv.Itoa(m.info.AMQPPort),
 		"RABBITMQ_DIST_PORT="+strconv.Itoa(m.info.DistPort),
 		"RABBITMQ_MNESIA_BASE="+filepath.Join(d, "mnesia"),
@@ -265,7 +369,23 @@ func (m *Managed) env() []string {
 	if m.cfg.ErlArgs != "" {
 		env = append(env, "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="+m.cfg.ErlArgs)
 	}
+	if m.info.Longnames {
+		env = append(env, "RABBITMQ_USE_LONGNAME=true")
+	}
+	if m.info.Netns != "" {
+		env = append(env, "RABBITMQ_CONF_ENV_FILE="+filepath.Join(d, "rabbitmq-env.conf"))
+	}
 	return env
+}
+
+// serverArgv is the command that runs the server, inside the node's network
+// namespace if it has one. ip netns exec execs the server, so the pid (and
+// process group) stay the wrapper's.
+func (m *Managed) serverArgv() []string {
+	if m.info.Netns != "" {
+		return []string{"ip", "netns", "exec", m.info.Netns, m.server}
+	}
+	return []string{m.server}
 }
 
 func (m *Managed) pidFile() string { return filepath.Join(m.info.Dir, "rabbitmq.pid") }
@@ -310,7 +430,7 @@ func (m *Managed) spawn() (*process, error) {
 	if m.cfg.Detached {
 		// A shell backgrounds the server and exits: the node belongs to
 		// no process of ours and outlives this one.
-		cmd := exec.Command("/bin/sh", "-c", `"$0" </dev/null >>"$1" 2>&1 & echo $!`, m.server, m.outFile())
+		cmd := exec.Command("/bin/sh", append([]string{"-c", `out=$1; shift; "$@" </dev/null >>"$out" 2>&1 & echo $!`, "sh", m.outFile()}, m.serverArgv()...)...)
 		cmd.Env = m.env()
 		cmd.Dir = m.info.Dir
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -324,7 +444,8 @@ func (m *Managed) spawn() (*process, error) {
 		}
 		return &process{wrapperPID: pid}, nil
 	}
-	cmd := exec.Command(m.server)
+	argv := m.serverArgv()
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = m.env()
 	cmd.Dir = m.info.Dir
 	cmd.Stdout, cmd.Stderr = out, out
@@ -460,6 +581,28 @@ func (m *Managed) kill(ctx context.Context) error {
 	return nil
 }
 
+// killNode SIGKILLs the VM of the node named name, found by its environment,
+// and waits until it is gone; none running is fine. It is for a node whose
+// directory (and pid file) is not known.
+func killNode(ctx context.Context, name string) error {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		pid := findBeam("RABBITMQ_NODENAME=" + name)
+		if pid == 0 {
+			return nil
+		}
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return fmt.Errorf("kill node %s (pid %d): %w", name, pid, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("kill node %s: %w", name, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
 // waitDown waits until the VM pid and this value's own process are gone.
 func (m *Managed) waitDown(ctx context.Context, pid int) error {
 	tick := time.NewTicker(50 * time.Millisecond)
@@ -489,25 +632,54 @@ func (m *Managed) Unblock(ctx context.Context) error {
 }
 
 func (m *Managed) rabbitmqctl(ctx context.Context, args ...string) error {
-	cmd := exec.CommandContext(ctx, m.ctl, append([]string{"-n", m.info.Node}, args...)...)
+	_, err := m.ctlOutput(ctx, args...)
+	return err
+}
+
+// ctlOutput runs rabbitmqctl against the node and returns its output.
+func (m *Managed) ctlOutput(ctx context.Context, args ...string) (string, error) {
+	return runCtl(ctx, m.ctl, m.info, args...)
+}
+
+// runCtl runs a RabbitMQ CLI tool (rabbitmqctl, rabbitmq-queues) against the
+// node described by info.
+func runCtl(ctx context.Context, tool string, info NodeInfo, args ...string) (string, error) {
+	argv := []string{"-n", info.Node}
+	if info.Longnames {
+		argv = append(argv, "--longnames")
+	}
+	cmd := exec.CommandContext(ctx, tool, append(argv, args...)...)
 	// Killing the wrapper may leave its children holding the pipe.
 	cmd.WaitDelay = 2 * time.Second
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("rabbitmqctl %s on %s: %w: %s", strings.Join(args, " "), m.info.Node, err, tail(string(out), 400))
+		return "", fmt.Errorf("%s %s on %s: %w: %s", filepath.Base(tool), strings.Join(args, " "), info.Node, err, tail(string(out), 400))
 	}
-	return nil
+	return string(out), nil
 }
 
 // Close implements Broker: it stops the node (gracefully, else by SIGKILL)
 // and removes its directory. Concurrent and repeated calls return the first
 // call's result.
 func (m *Managed) Close(ctx context.Context) error {
+	return m.close(ctx, true)
+}
+
+// close is Close; graceful false kills the node at once, for a caller that
+// throws its data away anyway.
+func (m *Managed) close(ctx context.Context, graceful bool) error {
 	m.closeOnce.Do(func() {
 		close(m.closing)
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		var errs []error
+		if !graceful && m.running() {
+			kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+			if err := m.kill(kctx); err != nil {
+				errs = append(errs, err)
+			}
+			cancel()
+		}
 		if m.running() {
 			sctx, cancel := context.WithTimeout(ctx, m.cfg.StopTimeout)
 			err := m.stop(sctx)
@@ -558,8 +730,8 @@ func randomHex(n int) (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
-// freePorts returns two distinct ports nobody listens on right now.
-func freePorts() (int, int, error) {
+// freePorts returns n distinct ports nobody listens on right now.
+func freePorts(n int) ([]int, error) {
 	var ports []int
 	var ls []net.Listener
 	defer func() {
@@ -567,15 +739,15 @@ func freePorts() (int, int, error) {
 			l.Close()
 		}
 	}()
-	for len(ports) < 2 {
+	for len(ports) < n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			return 0, 0, fmt.Errorf("find a free port: %w", err)
+			return nil, fmt.Errorf("find a free port: %w", err)
 		}
 		ls = append(ls, l)
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
-	return ports[0], ports[1], nil
+	return ports, nil
 }
 
 func chownTree(dir, name string) error {

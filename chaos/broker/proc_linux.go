@@ -2,9 +2,11 @@ package broker
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 )
 
 // pidAlive reports whether pid runs; a zombie counts as gone (nobody may
@@ -48,4 +50,23 @@ func findBeam(marker string) int {
 		}
 	}
 	return 0
+}
+
+// procStart is the process's start time in clock ticks after boot (field 22
+// of /proc/PID/stat): with the pid, it identifies a process across pid reuse.
+func procStart(pid int) (uint64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	// After "pid (comm)" come fields 3 (state) onwards.
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 {
+		return 0, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(f))
+	}
+	return strconv.ParseUint(f[19], 10, 64)
 }

@@ -2,7 +2,10 @@
 
 package broker
 
-import "syscall"
+import (
+	"errors"
+	"syscall"
+)
 
 // pidAlive reports whether pid runs.
 func pidAlive(pid int) bool {
@@ -11,3 +14,6 @@ func pidAlive(pid int) bool {
 
 // findBeam needs /proc; without it a node is found by its pid file only.
 func findBeam(string) int { return 0 }
+
+// procStart is unknown without /proc.
+func procStart(int) (uint64, error) { return 0, errors.ErrUnsupported }

@@ -20,11 +20,14 @@ import (
 )
 
 const brokerAbout = `  up    start a private rabbitmq-server node that outlives this command and
-        print its URL; if one is already up, print its URL
-  down  stop that node and remove its data
+        print its URL; with --nodes N, a cluster of N nodes, and every node's
+        URL; if one is already up, print its URL(s)
+  down  stop that node or cluster and remove its data (and a cluster's
+        network namespaces)
 
-The node's state is kept in $XDG_STATE_HOME/bench/broker.json (default: the
-user cache directory), so that down finds what up started.`
+The state is kept in $XDG_STATE_HOME/bench/broker.json (default: the user
+cache directory), so that down finds what up started. See "bench broker up
+--help" for the flags.`
 
 var brokerCLI = cli{
 	name:  "broker",
@@ -33,9 +36,10 @@ var brokerCLI = cli{
 	examples: []string{
 		"bench broker up",
 		"export AMQP_URL=$(bench broker up | head -1)",
+		"bench broker up --nodes 3",
 		"bench broker down",
 	},
-	exits: "0 done (down: also when no node is up)\n2 bad input: flags, an unknown subcommand\n3 the node could not be started or stopped",
+	exits: "0 done (down: also when nothing is up)\n2 bad input: flags, an unknown subcommand, a size other than the one up\n3 the node or cluster could not be started or stopped",
 }
 
 func cmdBroker(args []string, s stdio) int {
@@ -97,42 +101,62 @@ func defaultStatePath() (string, error) {
 	return filepath.Join(dir, "bench", "broker.json"), nil
 }
 
+// brokerState is what up saves for down: a node (the fields of NodeInfo, as
+// before clusters existed) or a cluster.
+type brokerState struct {
+	broker.NodeInfo
+	Cluster *broker.ClusterInfo `json:"cluster,omitempty"`
+}
+
 func brokerUp(args []string, stdout, stderr io.Writer) int {
 	var boot time.Duration
-	statePath, code := brokerFlags("up", "Start a private RabbitMQ node and print its URL.", args, stdout, stderr, func(fs *pflag.FlagSet) {
-		fs.DurationVar(&boot, "boot-timeout", 60*time.Second, "how long the node may take to boot")
+	var nodes int
+	var network string
+	statePath, code := brokerFlags("up", "Start a private RabbitMQ node, or cluster, and print its URL(s).", args, stdout, stderr, func(fs *pflag.FlagSet) {
+		fs.DurationVar(&boot, "boot-timeout", 60*time.Second, "how long a node may take to boot")
+		fs.IntVar(&nodes, "nodes", 1, "how many nodes; 2 or more make a cluster")
+		fs.StringVar(&network, "network", broker.NetworkAuto, "a cluster's network: auto (netns when run as root with iproute2, else ports), netns (a network namespace per node), ports (127.0.0.1, distinct ports)")
 	})
 	if code >= 0 {
 		return code
 	}
+	var bad []string
 	if boot <= 0 {
-		fmt.Fprintf(stderr, "bench broker up: --boot-timeout %v must be positive\n", boot)
+		bad = append(bad, fmt.Sprintf("--boot-timeout %v must be positive", boot))
+	}
+	if nodes < 1 {
+		bad = append(bad, fmt.Sprintf("--nodes %d must be at least 1", nodes))
+	}
+	switch network {
+	case broker.NetworkAuto, broker.NetworkNetns, broker.NetworkPorts:
+		if nodes == 1 && network != broker.NetworkAuto {
+			bad = append(bad, "--network is for a cluster (--nodes 2 or more)")
+		}
+	default:
+		bad = append(bad, fmt.Sprintf("--network %q: want auto, netns or ports", network))
+	}
+	if len(bad) > 0 {
+		for _, b := range bad {
+			fmt.Fprintf(stderr, "bench broker up: %s\n", b)
+		}
 		return exitInput
 	}
 	// Ctrl-C while booting: StartManaged cleans up the half-started node.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	info, err := loadNodeState(statePath)
+	st, err := loadNodeState(statePath)
 	switch {
 	case err == nil:
-		vctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, verr := broker.ServerVersion(vctx, info.URL)
-		cancel()
-		if verr == nil {
-			fmt.Fprintf(stderr, "bench broker: node %s is already up\n", info.Node)
-			printNode(stdout, info)
-			return exitOK
-		}
-		// Stale state (the node died, the machine rebooted): clear it.
-		fmt.Fprintf(stderr, "bench broker: node %s from %s does not answer; removing it\n", info.Node, statePath)
-		if err := stopNode(ctx, info, statePath); err != nil {
-			fmt.Fprintf(stderr, "bench broker up: %v\n", err)
-			return exitEnv
+		if code, done := reuseUp(ctx, st, nodes, statePath, stdout, stderr); done {
+			return code
 		}
 	case !errors.Is(err, fs.ErrNotExist):
 		fmt.Fprintf(stderr, "bench broker up: %v\n", err)
 		return exitEnv
+	}
+	if nodes > 1 {
+		return clusterUp(ctx, nodes, network, boot, statePath, stdout, stderr)
 	}
 
 	fmt.Fprintln(stderr, "bench broker: starting a private rabbitmq-server node...")
@@ -141,7 +165,7 @@ func brokerUp(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bench broker up: %v\n", err)
 		return exitEnv
 	}
-	if err := saveNodeState(statePath, m.Info()); err != nil {
+	if err := saveNodeState(statePath, brokerState{NodeInfo: m.Info()}); err != nil {
 		fmt.Fprintf(stderr, "bench broker up: %v\n", err)
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
 		defer cancel()
@@ -160,6 +184,84 @@ func brokerUp(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
+// reuseUp handles a broker that an earlier up left: one that answers is
+// printed again (done), or refused when it is not the size asked for; a stale
+// one is removed (not done: start a new one).
+func reuseUp(ctx context.Context, st brokerState, nodes int, statePath string, stdout, stderr io.Writer) (code int, done bool) {
+	have, url, what := 1, st.URL, "node "+st.Node
+	if st.Cluster != nil {
+		have, url, what = len(st.Cluster.Nodes), st.Cluster.Nodes[0].URL, fmt.Sprintf("%d-node cluster bench-%s", len(st.Cluster.Nodes), st.Cluster.ID)
+	}
+	vctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	_, verr := broker.ServerVersion(vctx, url)
+	cancel()
+	if verr == nil {
+		if have != nodes {
+			fmt.Fprintf(stderr, "bench broker up: a %s is up, not the %d node(s) asked for; run bench broker down first\n", what, nodes)
+			return exitInput, true
+		}
+		fmt.Fprintf(stderr, "bench broker: %s is already up\n", what)
+		if st.Cluster != nil {
+			printCluster(stdout, *st.Cluster)
+		} else {
+			printNode(stdout, st.NodeInfo)
+		}
+		return exitOK, true
+	}
+	// Stale state (the node died, the machine rebooted): clear it.
+	fmt.Fprintf(stderr, "bench broker: %s from %s does not answer; removing it\n", what, statePath)
+	if err := stopBroker(ctx, st, statePath); err != nil {
+		fmt.Fprintf(stderr, "bench broker up: %v\n", err)
+		return exitEnv, true
+	}
+	return 0, false
+}
+
+// clusterUp starts a detached cluster and prints every node's URL.
+func clusterUp(ctx context.Context, nodes int, network string, boot time.Duration, statePath string, stdout, stderr io.Writer) int {
+	fmt.Fprintf(stderr, "bench broker: starting a private %d-node RabbitMQ cluster...\n", nodes)
+	c, err := broker.StartCluster(ctx, broker.ClusterConfig{
+		Nodes: nodes, Network: network,
+		Node: broker.ManagedConfig{Detached: true, BootTimeout: boot},
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "bench broker up: %v\n", err)
+		return exitEnv
+	}
+	info := c.Info()
+	if err := saveNodeState(statePath, brokerState{Cluster: &info}); err != nil {
+		fmt.Fprintf(stderr, "bench broker up: %v\n", err)
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
+		defer cancel()
+		if cerr := c.Close(cctx); cerr != nil {
+			fmt.Fprintf(stderr, "bench broker up: %v\n", cerr)
+		}
+		return exitEnv
+	}
+	vctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	v, err := c.Version(vctx)
+	cancel()
+	if err == nil {
+		fmt.Fprintf(stderr, "bench broker: RabbitMQ %s, %d nodes up in %v, node 1 at %s\n",
+			v, c.Size(), c.BootTime().Round(100*time.Millisecond), redact.URL(c.URL()))
+	}
+	printCluster(stdout, info)
+	return exitOK
+}
+
+func printCluster(w io.Writer, info broker.ClusterInfo) {
+	for _, n := range info.Nodes {
+		fmt.Fprintln(w, n.URL)
+	}
+	how := "every node in a network namespace of its own (netns): partitions cut real traffic"
+	if info.Network == broker.NetworkPorts {
+		how = "every node on 127.0.0.1, on its own ports (ports): no partitions"
+	}
+	fmt.Fprintf(w, "# cluster bench-%s: %s\n", info.ID, how)
+	fmt.Fprintf(w, "# use it:  export %s=%s\n", broker.EnvURL, info.Nodes[0].URL)
+	fmt.Fprintln(w, "# stop it: bench broker down")
+}
+
 func printNode(w io.Writer, info broker.NodeInfo) {
 	fmt.Fprintln(w, info.URL)
 	fmt.Fprintf(w, "# use it:  export %s=%s\n", broker.EnvURL, info.URL)
@@ -167,13 +269,13 @@ func printNode(w io.Writer, info broker.NodeInfo) {
 }
 
 func brokerDown(args []string, stdout, stderr io.Writer) int {
-	statePath, code := brokerFlags("down", "Stop the node bench broker up started and remove its data.", args, stdout, stderr, nil)
+	statePath, code := brokerFlags("down", "Stop the node or cluster bench broker up started and remove its data.", args, stdout, stderr, nil)
 	if code >= 0 {
 		return code
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	info, err := loadNodeState(statePath)
+	st, err := loadNodeState(statePath)
 	if errors.Is(err, fs.ErrNotExist) {
 		fmt.Fprintln(stderr, "bench broker: no node is up")
 		return exitOK
@@ -182,23 +284,38 @@ func brokerDown(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bench broker down: %v\n", err)
 		return exitEnv
 	}
-	if err := stopNode(ctx, info, statePath); err != nil {
+	if err := stopBroker(ctx, st, statePath); err != nil {
 		fmt.Fprintf(stderr, "bench broker down: %v\n", err)
 		return exitEnv
 	}
-	fmt.Fprintf(stdout, "stopped %s\n", info.Node)
+	if st.Cluster != nil {
+		fmt.Fprintf(stdout, "stopped cluster bench-%s (%d nodes)\n", st.Cluster.ID, len(st.Cluster.Nodes))
+	} else {
+		fmt.Fprintf(stdout, "stopped %s\n", st.Node)
+	}
 	return exitOK
 }
 
-// stopNode stops the node, removes its directory and forgets it.
-func stopNode(ctx context.Context, info broker.NodeInfo, statePath string) error {
-	m, err := broker.Attach(info, broker.ManagedConfig{})
-	if err != nil {
-		return err
+// stopBroker stops the node or cluster, removes its data (and a cluster's
+// namespaces) and forgets it.
+func stopBroker(ctx context.Context, st brokerState, statePath string) error {
+	var b broker.Broker
+	if st.Cluster != nil {
+		c, err := broker.AttachCluster(*st.Cluster, broker.ClusterConfig{})
+		if err != nil {
+			return err
+		}
+		b = c
+	} else {
+		m, err := broker.Attach(st.NodeInfo, broker.ManagedConfig{})
+		if err != nil {
+			return err
+		}
+		b = m
 	}
 	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	if err := m.Close(cctx); err != nil {
+	if err := b.Close(cctx); err != nil {
 		return err
 	}
 	if err := os.Remove(statePath); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -207,21 +324,24 @@ func stopNode(ctx context.Context, info broker.NodeInfo, statePath string) error
 	return nil
 }
 
-func loadNodeState(path string) (broker.NodeInfo, error) {
-	var info broker.NodeInfo
+func loadNodeState(path string) (brokerState, error) {
+	var st brokerState
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return info, fmt.Errorf("read broker state: %w", err)
+		return st, fmt.Errorf("read broker state: %w", err)
 	}
-	if err := json.Unmarshal(b, &info); err != nil {
-		return info, fmt.Errorf("parse broker state %s: %w", path, err)
+	if err := json.Unmarshal(b, &st); err != nil {
+		return st, fmt.Errorf("parse broker state %s: %w", path, err)
 	}
-	return info, nil
+	if st.Cluster != nil && len(st.Cluster.Nodes) == 0 {
+		return st, fmt.Errorf("parse broker state %s: a cluster without nodes", path)
+	}
+	return st, nil
 }
 
 // saveNodeState writes the state atomically, readable only by this user: the
 // URL holds the node's credentials.
-func saveNodeState(path string, info broker.NodeInfo) error {
+func saveNodeState(path string, info brokerState) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("create broker state directory: %w", err)
 	}

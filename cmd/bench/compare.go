@@ -21,11 +21,16 @@ func runCompare(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	maxRegression := fs.String("max-regression", "15%", "allowed relative regression of every metric")
 	thresholds := fs.StringArray("threshold", nil, "per-metric limit, e.g. --threshold 'p99(end_to_end)=25%' (repeatable); metrics: "+strings.Join(report.CompareMetrics(), ", "))
-	minSamples := fs.Int64("min-samples", 1000, "end-to-end samples both results need for latency to be gated")
+	minSamples := fs.Int64("min-samples", 1000, "samples both results' distributions need for a latency to be compared")
+	alpha := fs.Float64("alpha", 0.05, "significance level of the rank test: a change beyond the limit counts only when p is below it")
+	gates := fs.StringArray("gate", nil, "also gate this compared metric, e.g. --gate 'p99(end_to_end)' (repeatable); gated by default: "+strings.Join(report.GatedMetrics(), ", "))
+	ab := fs.String("ab", "", "compare within one RESULT.json: the variants of this matrix key's second value against those of its first")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: bench compare BASE.json NEW.json [--max-regression 15%] [--threshold metric=20%]...")
-		fmt.Fprintln(stderr, "Compares every variant of NEW with the baseline variant of the same params.")
-		fmt.Fprintln(stderr, "Exit codes: 0 no regression, 1 a metric regressed, 2 bad input.")
+		fmt.Fprintln(stderr, "usage: bench compare BASE.json NEW.json [--max-regression 15%] [--threshold metric=20%]... [--gate metric]...")
+		fmt.Fprintln(stderr, "       bench compare RESULT.json --ab MATRIX.KEY")
+		fmt.Fprintln(stderr, "Compares every variant of NEW with the baseline variant of the same params: every run's values")
+		fmt.Fprintln(stderr, "(bench run --repeat N) with a rank test, the ledger, and whether NEW passed and finished.")
+		fmt.Fprintln(stderr, "Exit codes: 0 no regression, 1 a gated metric regressed or a check failed, 2 bad input.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -34,7 +39,7 @@ func runCompare(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitInput
 	}
-	if fs.NArg() != 2 {
+	if want := 2 - min(len(*ab), 1); fs.NArg() != want {
 		fs.Usage()
 		return exitInput
 	}
@@ -43,12 +48,18 @@ func runCompare(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "bench compare:", err)
 		return exitInput
 	}
+	opts.Alpha, opts.Gate = *alpha, *gates
 	base, err := report.ReadFile(fs.Arg(0))
 	if err != nil {
 		fmt.Fprintln(stderr, "bench compare:", err)
 		return exitInput
 	}
-	cur, err := report.ReadFile(fs.Arg(1))
+	var cur *report.Result
+	if *ab != "" {
+		base, cur, err = report.Within(base, *ab)
+	} else {
+		cur, err = report.ReadFile(fs.Arg(1))
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "bench compare:", err)
 		return exitInput

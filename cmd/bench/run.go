@@ -47,8 +47,8 @@ far, queue depth, worker RSS); --metrics-addr serves the same figures to Prometh
 		"bench run scenarios/spike.yaml",
 		"# against a shared broker, under names of the run's own:",
 		"bench run scenarios/steady.yaml --amqp-url amqp://user:pass@rabbit:5672/ --namespace auto",
-		"# a CI gate against a committed baseline, the median of three runs:",
-		"bench run scenarios/spike.yaml --baseline scenarios/baselines/spike.json --repeat 3 --out out/spike",
+		"# the CI gate: five runs against the scenario's committed baseline of ten:",
+		"bench run scenarios/ci.yaml --repeat 5 --out out/ci",
 		"# override keys; a matrix key set by --set is pinned:",
 		"bench run scenarios/spike.yaml --set workers.prefetch=50 --set load.0.spike.jobs=2000",
 		"bench run scenarios/capacity.yaml --metrics-addr :9464",
@@ -63,6 +63,7 @@ type runArgs struct {
 	dir         string
 	repeat      int
 	base        *report.Result
+	baseFile    string
 	cmpOpts     report.CompareOptions
 	verbose     bool
 	resetQueues bool
@@ -110,15 +111,18 @@ func cmdRun(args []string, s stdio) int {
 			code = exitGate
 		}
 	}
-	if ra.base != nil {
-		regressed, err := compareWithBaseline(ra, results, s)
-		if err != nil {
-			fmt.Fprintln(s.err, "bench run: compare with baseline:", err)
-			return exitInput
-		}
-		if regressed {
-			code = exitGate
-		}
+	res, err := combine(ra, results, s)
+	if err != nil {
+		fmt.Fprintln(s.err, "bench run:", err)
+		return exitEnv
+	}
+	regressed, err := compareRun(ra, res, s)
+	if err != nil {
+		fmt.Fprintln(s.err, "bench run: compare:", err)
+		return exitInput
+	}
+	if regressed {
+		code = exitGate
 	}
 	if code == exitOK {
 		fmt.Fprintln(s.out, "all gates passed")
@@ -137,7 +141,7 @@ func parseRun(args []string, s stdio) (ra runArgs, code int) {
 	sets := fs.StringArray("set", nil, "override a scenario key, e.g. --set workers.prefetch=50 (repeatable)")
 	baseline := fs.String("baseline", "", "compare with this result.json; a regression exits 1")
 	maxRegression := fs.String("max-regression", "", "allowed relative regression against --baseline (default the scenario's baseline.max_regression, else 15%)")
-	repeat := fs.Int("repeat", 1, "run the scenario N times and compare the median with --baseline")
+	repeat := fs.Int("repeat", 1, "run the scenario N times (a matrix's variants interleaved A B, B A, ...) and compare every run's values with --baseline")
 	namespace := fs.String("namespace", "", "prefix the app, task and event names with auto (a run id) or this name, so every queue and exchange is the run's own")
 	resetQueues := fs.Bool("reset-queues", false, "take over existing queues of the scenario's names on an external broker: their messages are deleted")
 	metricsAddr := fs.String("metrics-addr", "", "serve live metrics for Prometheus at this address, e.g. :9464 (/metrics)")
@@ -173,6 +177,7 @@ func parseRun(args []string, s stdio) (ra runArgs, code int) {
 		}
 	}
 	if *baseline != "" {
+		ra.baseFile = *baseline
 		if ra.base, err = report.ReadFile(*baseline); err != nil {
 			fmt.Fprintln(s.err, "bench run:", err)
 			return ra, exitInput
@@ -188,15 +193,21 @@ func parseRun(args []string, s stdio) (ra runArgs, code int) {
 }
 
 // runRepeats runs the scenario ra.repeat times, each into its own directory
-// when there are several, writing every result as it ends.
+// when there are several, writing every result as it ends. The variants of a
+// matrix run in the interleaved order of runner.RunOrder (A B, B A, A B, ...).
 func runRepeats(ctx context.Context, ra runArgs, opts runner.Options, s stdio) ([]*report.Result, error) {
+	variants, err := ra.sc.Variants()
+	if err != nil {
+		return nil, err
+	}
+	orders := runner.RunOrder(len(variants), ra.repeat)
 	var results []*report.Result
 	for i := range ra.repeat {
 		d := ra.dir
 		if ra.repeat > 1 {
 			d = filepath.Join(ra.dir, fmt.Sprintf("run-%d", i+1))
 		}
-		opts.OutDir = d
+		opts.OutDir, opts.Order = d, orders[i]
 		r, err := runner.New(ra.sc, opts)
 		if err != nil {
 			return results, err
@@ -217,21 +228,52 @@ func runRepeats(ctx context.Context, ra runArgs, opts runner.Options, s stdio) (
 	return results, nil
 }
 
-// compareWithBaseline compares the run (the median of repeats) with the
-// baseline and prints the comparison.
-func compareWithBaseline(ra runArgs, results []*report.Result, s stdio) (regressed bool, err error) {
-	cur := results[0]
-	if len(results) > 1 {
-		cur = report.Median(results)
+// combine returns what the comparisons judge: the one result, or the
+// combination of the repeated runs (every run's values and their medians),
+// which it writes into the output directory beside the runs.
+func combine(ra runArgs, results []*report.Result, s stdio) (*report.Result, error) {
+	if len(results) == 1 {
+		return results[0], nil
 	}
-	cmp, err := report.Compare(ra.base, cur, ra.cmpOpts)
-	if err != nil {
-		return false, err
+	res := report.Combine(results)
+	if err := report.WriteAll(ra.dir, res, ra.base); err != nil {
+		return res, err
 	}
-	if err := cmp.Print(s.out); err != nil {
-		return false, err
+	fmt.Fprintf(s.out, "result of the %d runs: %s\n", len(results), filepath.Join(ra.dir, report.ResultFile))
+	return res, nil
+}
+
+// compareRun compares the run with the baseline, and its A/B sides when the
+// scenario names a matrix key to split by (baseline.ab), printing each
+// comparison. regressed is true when either failed.
+func compareRun(ra runArgs, res *report.Result, s stdio) (regressed bool, err error) {
+	if ra.base != nil {
+		cmp, err := report.Compare(ra.base, res, ra.cmpOpts)
+		if err != nil {
+			return false, err
+		}
+		fmt.Fprintf(s.out, "\nagainst the baseline (%s):\n", ra.baseFile)
+		if err := cmp.Print(s.out); err != nil {
+			return false, err
+		}
+		regressed = cmp.Regressed()
 	}
-	return cmp.Regressed(), nil
+	if key := ra.sc.Baseline.AB; key != "" {
+		a, b, err := report.Within(res, key)
+		if err != nil {
+			return false, err
+		}
+		cmp, err := report.Compare(a, b, ra.cmpOpts)
+		if err != nil {
+			return false, err
+		}
+		fmt.Fprintf(s.out, "\nA/B within the run: %s, the first value as the baseline:\n", key)
+		if err := cmp.Print(s.out); err != nil {
+			return false, err
+		}
+		regressed = regressed || cmp.Regressed()
+	}
+	return regressed, nil
 }
 
 func isTTY(w any) bool {
@@ -249,6 +291,8 @@ func compareOptions(sc *scenarios.Scenario, maxRegression string) (report.Compar
 		MaxRegression: sc.Baseline.MaxRegression,
 		MinSamples:    int64(sc.Baseline.MinSamples),
 		Thresholds:    map[string]float64{},
+		Alpha:         sc.Baseline.Alpha,
+		Gate:          sc.Baseline.Gate,
 	}
 	for k, v := range sc.Baseline.Thresholds {
 		opts.Thresholds[k] = v

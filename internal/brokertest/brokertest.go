@@ -30,6 +30,9 @@ var shared struct {
 	inMain  bool            // Main runs the tests: a managed node may be shared
 	url     string          // found so far
 	managed *broker.Managed // started for the whole binary, stopped by Main
+
+	cluster    *broker.Cluster // started by Cluster for the whole binary, closed by Main
+	clusterErr error           // why it did not start: later calls fail at once
 }
 
 // Runner is what a TestMain hands to goleak.VerifyTestMain or runs itself;
@@ -64,6 +67,18 @@ func (r mainRunner) Run() int {
 		}
 		shared.managed, shared.url = nil, ""
 	}
+	if shared.cluster != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		if err := shared.cluster.Close(ctx); err != nil {
+			fmt.Fprintf(os.Stderr, "brokertest: close managed cluster: %v\n", err)
+			if code == 0 {
+				code = 1
+			}
+		}
+		shared.cluster = nil
+	}
+	shared.clusterErr = nil
 	return code
 }
 
@@ -128,4 +143,50 @@ func Name(t testing.TB, prefix string) string {
 		t.Fatalf("make a unique name: %v", err)
 	}
 	return prefix + "-" + hex.EncodeToString(b)
+}
+
+// clusterConfig is the cluster Cluster starts: three nodes, each in a network
+// namespace of its own when the tests run as root (else on ports of
+// 127.0.0.1), with room to boot on a busy machine.
+var clusterConfig = broker.ClusterConfig{Nodes: 3, Node: broker.ManagedConfig{BootTimeout: 2 * time.Minute}}
+
+// Cluster returns a private managed 3-node cluster for t. Under Main
+// it is started once and shared by all the binary's tests, and closed when
+// they end: a test that changes it (stops a node, partitions it) must undo
+// that before it returns, with t.Cleanup so that a failure undoes it too.
+// Without Main each call starts a cluster that t.Cleanup closes. It calls
+// t.Fatal when no cluster can be started; once one failed to start in this
+// binary, later calls fail at once with the same error.
+func Cluster(t testing.TB) *broker.Cluster {
+	t.Helper()
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if shared.cluster != nil {
+		return shared.cluster
+	}
+	if shared.clusterErr != nil {
+		t.Fatalf("no managed cluster for this test (it failed to start earlier): %v", shared.clusterErr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c, err := broker.StartCluster(ctx, clusterConfig)
+	if err != nil {
+		if shared.inMain {
+			shared.clusterErr = err
+		}
+		t.Fatalf("no managed cluster for this test: %v\nInstall RabbitMQ (make deps).", err)
+	}
+	t.Logf("brokertest: %d-node cluster on %s up in %v", c.Size(), c.Network(), c.BootTime().Round(100*time.Millisecond))
+	if shared.inMain {
+		shared.cluster = c
+		return c
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		if err := c.Close(ctx); err != nil {
+			t.Errorf("close managed cluster: %v", err)
+		}
+	})
+	return c
 }

@@ -90,6 +90,9 @@ func (v *variantRun) collect(rv *report.Variant, out loadOutcome, interrupted bo
 
 	rv.Breaker = v.breaker()
 	rv.Peak = v.peaks()
+	rv.WorkerCPUSeconds = out.cpu.Seconds()
+	rv.Calibration = v.calibration
+	rv.Warnings = append(rv.Warnings, v.warnings...)
 	rv.Faults = v.faults(out.applied, start, c.Lost)
 	if rv.Aborted != nil {
 		rv.Warnings = append(rv.Warnings, fmt.Sprintf("aborted %.1fs after the load started: counts are as far as the run got, and jobs without an outcome yet count as lost", rv.Aborted.AtS))

@@ -36,6 +36,11 @@ type Options struct {
 	// Empty: this executable with "worker".
 	WorkerArgv []string
 
+	// Order is the order in which the variants run, as indices into the
+	// scenario's variants (see RunOrder); nil: the scenario's order. The
+	// result lists the variants in the scenario's order either way.
+	Order []int
+
 	Progress io.Writer // progress lines; nil: none
 	TTY      bool      // Progress is a terminal: one live line instead of a line a second
 	Logger   *slog.Logger
@@ -80,6 +85,11 @@ func New(sc *scenarios.Scenario, opts Options) (*Runner, error) {
 	}
 	if opts.OutDir == "" {
 		errs = append(errs, errors.New("runner: OutDir is required"))
+	}
+	if opts.Order != nil && sc != nil {
+		if err := checkOrder(opts.Order, sc); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if sc != nil {
 		errs = append(errs, CheckOptions(sc, opts))
@@ -143,8 +153,14 @@ func (r *Runner) Run(ctx context.Context) (*report.Result, error) {
 	if err := os.MkdirAll(r.opts.OutDir, 0o755); err != nil {
 		return res, fmt.Errorf("%w: create output dir: %w", ErrEnvironment, err)
 	}
+	order := r.opts.Order
+	if order == nil {
+		order = RunOrder(len(variants), 1)[0]
+	}
+	done := make([]*report.Variant, len(variants))
 	var runErr error
-	for i, v := range variants {
+	for n, i := range order {
+		v := variants[i]
 		if ctx.Err() != nil {
 			break
 		}
@@ -162,11 +178,16 @@ func (r *Runner) Run(ctx context.Context) (*report.Result, error) {
 			evalGates(v.Scenario, &rv)
 		} // else the variant never ran: its gates would judge nothing
 		rv.Passed = rv.Passed && rv.Error == "" && rv.Aborted == nil
-		res.Variants = append(res.Variants, rv)
-		r.printSummary(i, len(variants), &rv)
+		done[i] = &rv
+		r.printSummary(n, len(variants), &rv)
 		if err != nil {
 			runErr = err
 			break
+		}
+	}
+	for _, rv := range done {
+		if rv != nil {
+			res.Variants = append(res.Variants, *rv)
 		}
 	}
 	r.mu.Lock()
@@ -184,6 +205,25 @@ func (r *Runner) Run(ctx context.Context) (*report.Result, error) {
 		}
 	}
 	return res, runErr
+}
+
+// checkOrder accepts a permutation of the scenario's variant indices.
+func checkOrder(order []int, sc *scenarios.Scenario) error {
+	variants, err := sc.Variants()
+	if err != nil {
+		return err
+	}
+	seen := make([]bool, len(variants))
+	for _, i := range order {
+		if i < 0 || i >= len(variants) || seen[i] {
+			return fmt.Errorf("runner: order %v is not a permutation of the %d variants", order, len(variants))
+		}
+		seen[i] = true
+	}
+	if len(order) != len(variants) {
+		return fmt.Errorf("runner: order %v is not a permutation of the %d variants", order, len(variants))
+	}
+	return nil
 }
 
 func newRunID() string {

@@ -146,13 +146,12 @@ func (sm *sampler) sample(now, start time.Time) {
 	// its descendants (a worker may be a tree: npm start, a shell script):
 	// right even for a paused worker that cannot report.
 	var rss, rssTotal int64
-	var cpu time.Duration
-	if us, errs, err := procstat.TreesUsage(v.procs.pids()); err == nil {
+	pids := v.procs.pids()
+	if us, errs, err := procstat.TreesUsage(pids); err == nil {
 		for i, u := range us {
 			if errs[i] == nil {
 				rss = max(rss, u.RSS)
 				rssTotal += u.RSS
-				cpu += u.CPU
 			}
 		}
 	}
@@ -161,12 +160,6 @@ func (sm *sampler) sample(now, start time.Time) {
 	}
 	row[report.SeriesWorkerRSS] = float64(rss)
 	row[report.SeriesWorkerRSSTotal] = float64(rssTotal)
-	// CPU in cores over the last interval; a process that exited took its
-	// time with it, so a drop is no negative use.
-	if dt := now.Sub(sm.lastT).Seconds(); dt > 0 && sm.lastCPU > 0 {
-		row[report.SeriesWorkerCPU] = max(0, (cpu-sm.lastCPU).Seconds()/dt)
-	}
-	sm.lastCPU = cpu
 	row[report.SeriesWorkerHeap] = float64(heap)
 	row[report.SeriesWorkerInflight] = float64(inflight)
 	if unacked == 0 {
@@ -181,15 +174,18 @@ func (sm *sampler) sample(now, start time.Time) {
 
 	pub := v.published.Load()
 	done := v.coll.completed.Load()
+	cpu := v.cpu.read(pids)
+	row[report.SeriesWorkerCPU] = cpu.Seconds()
 	dt := now.Sub(sm.lastT).Seconds()
 	if dt > 0 {
 		row[report.SeriesPublishRate] = float64(pub-sm.lastPub) / dt
 		row[report.SeriesCompleteRate] = float64(done-sm.lastDone) / dt
+		row[report.SeriesWorkerCPUCores] = (cpu - sm.lastCPU).Seconds() / dt
 	}
 	row[report.SeriesIntendedRate] = v.gen.IntendedRate(now.Sub(start))
 	row[report.SeriesPublished] = float64(pub)
 	row[report.SeriesCompleted] = float64(done)
 	row[report.SeriesFailures] = float64(v.coll.failures.Load())
-	sm.lastT, sm.lastPub, sm.lastDone = now, pub, done
+	sm.lastT, sm.lastPub, sm.lastDone, sm.lastCPU = now, pub, done, cpu
 	sm.out.add(row)
 }

@@ -45,19 +45,22 @@ type variantRun struct {
 	deadQueue   string
 	retryQueues []string
 
-	env      *env               // stage environment
-	own      *ownership         // stage accounting
-	ledger   *ledger.Ledger     // stage accounting
-	coll     *collector         // stage accounting
-	watch    *watcher           // stage accounting
-	tel      *telemetry.Server  // stage accounting
-	telErrs  chan error         // stage accounting
-	procs    *procs             // stage workers
-	gen      *loadgen.Generator // stage load
-	phases   []loadgen.Phase    // stage load
-	samples  *series            // stage load
-	bb       *blackBox          // stage load, black-box workers only
-	intended *intendedTable     // stage load, black-box workers only
+	env         *env                // stage environment
+	calibration *report.Calibration // stage calibration; nil when it failed
+	warnings    []string            // stage calibration
+	own         *ownership          // stage accounting
+	ledger      *ledger.Ledger      // stage accounting
+	coll        *collector          // stage accounting
+	watch       *watcher            // stage accounting
+	tel         *telemetry.Server   // stage accounting
+	telErrs     chan error          // stage accounting
+	procs       *procs              // stage workers
+	gen         *loadgen.Generator  // stage load
+	phases      []loadgen.Phase     // stage load
+	samples     *series             // stage load
+	cpu         *cpuMeter           // stage load
+	bb          *blackBox           // stage load, black-box workers only
+	intended    *intendedTable      // stage load, black-box workers only
 
 	// Background work of the load stage, stopped by teardown.
 	stopLoad      context.CancelCauseFunc // ends the load and the drain early (an abort gate)
@@ -78,6 +81,7 @@ type loadOutcome struct {
 	gen                     loadgen.Result
 	start, loadEnd, drainAt time.Time
 	drained                 bool
+	cpu                     time.Duration // the workers' CPU time from the load start to the drain's end
 	applied                 []timeline.Applied
 	err                     error
 }
@@ -86,8 +90,8 @@ func (v *variantRun) envErr(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrEnvironment, fmt.Sprintf(format, args...))
 }
 
-// run executes the variant's stages in order: environment, accounting,
-// workers, load (with faults and drain), teardown, result. It always returns
+// run executes the variant's stages in order: environment, calibration,
+// accounting, workers, load (with faults and drain), teardown, result. It always returns
 // a report.Variant holding what was measured; err is set when the environment
 // failed or ctx was cancelled.
 func (v *variantRun) run(ctx context.Context) (report.Variant, error) {
@@ -101,6 +105,7 @@ func (v *variantRun) run(ctx context.Context) (report.Variant, error) {
 		run  func(context.Context) error
 	}{
 		{"environment", v.upEnvironment},
+		{"calibration", v.calibrate},
 		{"accounting", v.startAccounting},
 		{"workers", v.startWorkers},
 		{"load", v.prepareLoad},
@@ -321,6 +326,8 @@ func (v *variantRun) execute(ctx context.Context) loadOutcome {
 		v.intended.begin(out.start)
 	}
 	v.samples = &series{}
+	v.cpu = newCPUMeter()
+	v.cpu.begin(v.procs.pids())
 	sm := &sampler{v: v, out: v.samples}
 	sampleCtx, stopSampling := context.WithCancel(context.WithoutCancel(ctx))
 	v.stopSampling = stopSampling
@@ -357,6 +364,7 @@ func (v *variantRun) execute(ctx context.Context) loadOutcome {
 		out.err = nil // the variant ends with its verdict, not an error
 	}
 	out.drainAt = time.Now()
+	out.cpu = v.cpu.read(v.procs.pids())
 	// Every fault is undone before the workers stop; the timeline's goroutine
 	// writes out.applied.
 	stopFaults()
