@@ -6,7 +6,7 @@ RUN_FLAGS ?=
 PERF_FLAGS ?=
 TEST_FLAGS ?= -race -count=1 -timeout 15m
 
-.PHONY: all build test vet unit scenario-test gate run bench deps deps-run assets screenshot clean
+.PHONY: all build test vet unit scenario-test gate run bench deps deps-run deps-node assets screenshot clean example-node example-orders
 
 all: build
 
@@ -20,6 +20,9 @@ deps:
 
 deps-run:
 	@scripts/deps.sh run
+
+deps-node:
+	@scripts/deps.sh node
 
 vet:
 	$(GO) vet ./...
@@ -44,6 +47,22 @@ gate: build
 
 run: deps-run build
 	$(BIN) run $(SCENARIO) $(RUN_FLAGS)
+
+# The examples of "Measure your own worker" (README): real workers under bench.
+# make test runs both (examples/examples_test.go); these run them by hand.
+# A Node.js worker on amqplib, black-box:
+example-node: deps-node build
+	$(BIN) run scenarios/examples/node-worker.yaml $(RUN_FLAGS)
+
+# The orders service on the runtime, white-box, with its payments service
+# (started here, at PAYMENTS_ADDR, and stopped after the run):
+PAYMENTS_ADDR ?= 127.0.0.1:8081
+example-orders: deps-run build
+	$(GO) build -o bin/orders-worker ./examples/orders/cmd/orders-worker
+	$(GO) build -o bin/payments ./examples/orders/cmd/payments
+	bin/payments -addr $(PAYMENTS_ADDR) & pid=$$!; sleep 0.5; kill -0 $$pid || exit 3; \
+	$(BIN) run scenarios/examples/orders.yaml --set dependencies.0.upstream=$(PAYMENTS_ADDR) $(RUN_FLAGS); \
+	code=$$?; kill $$pid; exit $$code
 
 # Benchmarks: the Go hot-path benchmarks, then the side-by-side run of BENCHMARKS.md
 # (raw amqp091-go vs the runtime vs watermill-amqp, publisher, spike memory, ledger)

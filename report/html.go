@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	_ "embed"
 	"encoding/json"
 	"fmt"
@@ -34,6 +35,7 @@ var pageTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"metric":      FormatMetric,
 	"change":      FormatChange,
 	"join":        strings.Join,
+	"indent":      indentJSON,
 	"mulf":        func(x float64) float64 { return x * 100 },
 	"changeCI":    formatChangeCI,
 	"pValue":      formatP,
@@ -86,7 +88,7 @@ type page struct {
 
 type ledgerRow struct {
 	Variant string
-	Values  []int64
+	Values  []string // "n/a" for a count the variant's mode cannot see
 }
 
 type latencyRow struct {
@@ -170,8 +172,12 @@ func buildPage(r *Result, baseline *Result) (*page, error) {
 	}
 	for _, v := range r.Variants {
 		l := v.Ledger
-		p.LedgerRows = append(p.LedgerRows, ledgerRow{v.Name, []int64{l.Published, l.Confirmed, l.Unconfirmed,
-			l.Succeeded, l.Recovered, l.DeadLettered, l.Lost, l.Duplicates, l.Retries, l.Redelivered, l.TIDMismatches}})
+		row := ledgerRow{Variant: v.Name}
+		for i, n := range []int64{l.Published, l.Confirmed, l.Unconfirmed,
+			l.Succeeded, l.Recovered, l.DeadLettered, l.Lost, l.Duplicates, l.Retries, l.Redelivered, l.TIDMismatches} {
+			row.Values = append(row.Values, ledgerCell(l, p.LedgerCols[i], n))
+		}
+		p.LedgerRows = append(p.LedgerRows, row)
 		for _, k := range Kinds() {
 			if s := summaryOf(&v, k); s.Count > 0 {
 				p.LatencyRows = append(p.LatencyRows, latencyRow{v.Name, k, s})
@@ -328,7 +334,12 @@ func matrixTable(vs []Variant) (keys, cols []string, rows []matrixRow) {
 		{"p99 e2e", func(v *Variant) float64 { return v.LatencyMS.EndToEnd.P99 }, msf, false},
 		{"peak RSS", func(v *Variant) float64 { return float64(v.Peak.WorkerRSSBytes) }, formatBytes, false},
 		{"drain", func(v *Variant) float64 { return v.DrainSeconds }, formatSeconds, false},
-		{"retries", func(v *Variant) float64 { return float64(v.Ledger.Retries) }, formatNum, false},
+		{"retries", func(v *Variant) float64 {
+			if !v.Ledger.Observed("retries") {
+				return math.NaN()
+			}
+			return float64(v.Ledger.Retries)
+		}, formatNum, false},
 		{"lost", func(v *Variant) float64 { return float64(v.Ledger.Lost) }, formatNum, false},
 	}
 	best := make([]float64, len(cs))
@@ -359,7 +370,27 @@ func matrixTable(vs []Variant) (keys, cols []string, rows []matrixRow) {
 	return keys, cols, rows
 }
 
+// indentJSON lays a JSON document out for reading; as it is when it is not JSON.
+func indentJSON(raw json.RawMessage) string {
+	var b bytes.Buffer
+	if err := json.Indent(&b, raw, "", "  "); err != nil {
+		return string(raw)
+	}
+	return b.String()
+}
+
+// ledgerCell shows a ledger count, or n/a when the mode cannot see it.
+func ledgerCell(l Ledger, name string, n int64) string {
+	if !l.Observed(name) {
+		return "n/a"
+	}
+	return strconv.FormatInt(n, 10)
+}
+
 func formatNum(v float64) string {
+	if math.IsNaN(v) {
+		return "n/a"
+	}
 	if v == math.Trunc(v) && math.Abs(v) < 1e15 {
 		return strconv.FormatInt(int64(v), 10)
 	}

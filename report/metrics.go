@@ -116,6 +116,19 @@ func count(name, doc string, better Better, get func(*Variant) int64) Metric {
 		Value: func(v *Variant) (float64, bool) { return float64(get(v)), true }}
 }
 
+// observed makes m unknown in a variant whose mode cannot see the ledger
+// count name (Ledger.Unobserved): not measured, never 0.
+func observed(name string, m Metric) Metric {
+	get := m.Value
+	m.Value = func(v *Variant) (float64, bool) {
+		if !v.Ledger.Observed(name) {
+			return 0, false
+		}
+		return get(v)
+	}
+	return m
+}
+
 // atEnd marks m as known only when the variant ends.
 func atEnd(m Metric) Metric {
 	m.Live = AtEnd
@@ -153,8 +166,8 @@ func buildMetrics() []Metric {
 		// A job is lost only when the drain ended without its outcome.
 		atEnd(count("lost", "confirmed jobs without a final outcome", Lower, func(v *Variant) int64 { return v.Ledger.Lost })),
 		count("duplicates", "second final outcomes of a job", Lower, func(v *Variant) int64 { return v.Ledger.Duplicates }),
-		count("redelivered", "deliveries the broker flagged as redelivered", Lower, func(v *Variant) int64 { return v.Ledger.Redelivered }),
-		gated(count("retries", "attempts after the first, summed over all jobs", Lower, func(v *Variant) int64 { return v.Ledger.Retries }), 10),
+		observed("redelivered", count("redelivered", "deliveries the broker flagged as redelivered", Lower, func(v *Variant) int64 { return v.Ledger.Redelivered })),
+		observed("retries", gated(count("retries", "attempts after the first, summed over all jobs", Lower, func(v *Variant) int64 { return v.Ledger.Retries }), 10)),
 		count("tid_mismatches", "emitted events whose TID differs from their job's", Lower, func(v *Variant) int64 { return v.Ledger.TIDMismatches }),
 	}
 	latencies := []struct {

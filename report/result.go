@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 )
 
 // SchemaVersion is the version of the result.json layout written by this package.
@@ -80,6 +81,7 @@ type Variant struct {
 	Warnings     []string          `json:"warnings,omitempty"`
 	Error        string            `json:"error,omitempty"`
 	Aborted      *Abort            `json:"aborted,omitempty"` // an abort gate ended the variant early
+	Worker       *WorkerInfo       `json:"worker,omitempty"`  // what ran as the workers
 
 	// The baseline comparison's inputs (issue 19), kept together.
 	//
@@ -94,6 +96,30 @@ type Variant struct {
 	// name -> one value per run, in run order, base units) when the result
 	// combines repeated runs; the variant's other figures are then medians.
 	Runs map[string][]float64 `json:"runs,omitempty"`
+}
+
+// Worker modes.
+const (
+	ModeSimulated = "simulated" // bench worker: the simulated job on the runtime
+	ModeWhiteBox  = "white-box" // workers.command built on the runtime: it reports every outcome
+	ModeBlackBox  = "black-box" // workers.command seen from outside, through its completion events
+)
+
+// WorkerInfo says what ran as the workers of a variant.
+type WorkerInfo struct {
+	Mode    string   `json:"mode"`              // ModeSimulated, ModeWhiteBox or ModeBlackBox
+	Command []string `json:"command,omitempty"` // workers.command, as written
+	// Processes are the worker processes that reported over telemetry, in
+	// the order they said hello (a respawned one again), each with the
+	// runtime settings in force as it reported them.
+	Processes []WorkerProcess `json:"processes,omitempty"`
+}
+
+// WorkerProcess is one worker process as it introduced itself.
+type WorkerProcess struct {
+	Index    int             `json:"index"`
+	PID      int             `json:"pid"`
+	Settings json.RawMessage `json:"settings,omitempty"`
 }
 
 // Abort is why an abort gate ended a variant before its load and drain were done.
@@ -131,6 +157,58 @@ type Ledger struct {
 	TIDMismatches int64 `json:"tid_mismatches"`
 
 	Emitted int64 `json:"emitted,omitempty"` // events emitted by the job and seen by the runner
+
+	// Unobserved names the counts this variant's mode cannot see
+	// ("retries", "redelivered" of a black-box worker): they are null in
+	// result.json, "n/a" in the report, and a gate on them cannot pass.
+	Unobserved []string `json:"unobserved,omitempty"`
+}
+
+// Observed reports whether the count name (a result.json ledger key) was seen.
+func (l Ledger) Observed(name string) bool { return !slices.Contains(l.Unobserved, name) }
+
+// MarshalJSON writes an unobserved count as null, never 0.
+func (l Ledger) MarshalJSON() ([]byte, error) {
+	type plain Ledger
+	// The outer fields hide the embedded ones of the same JSON name.
+	out := struct {
+		plain
+		Redelivered *int64 `json:"redelivered"`
+		Retries     *int64 `json:"retries"`
+	}{plain: plain(l)}
+	if l.Observed("redelivered") {
+		out.Redelivered = &l.Redelivered
+	}
+	if l.Observed("retries") {
+		out.Retries = &l.Retries
+	}
+	return json.Marshal(out)
+}
+
+// UnmarshalJSON reads a null count as unobserved.
+func (l *Ledger) UnmarshalJSON(data []byte) error {
+	type plain Ledger
+	var in struct {
+		plain
+		Redelivered *int64 `json:"redelivered"`
+		Retries     *int64 `json:"retries"`
+	}
+	if err := json.Unmarshal(data, &in); err != nil {
+		return err
+	}
+	*l = Ledger(in.plain)
+	for name, v := range map[string]*int64{"redelivered": in.Redelivered, "retries": in.Retries} {
+		switch {
+		case v != nil && name == "redelivered":
+			l.Redelivered = *v
+		case v != nil:
+			l.Retries = *v
+		case !slices.Contains(l.Unobserved, name):
+			l.Unobserved = append(l.Unobserved, name)
+		}
+	}
+	slices.Sort(l.Unobserved)
+	return nil
 }
 
 // Latencies holds the summaries of each latency kind, in milliseconds.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -40,10 +41,17 @@ func (d *decoder) checkScenario(top *obj, s *Scenario) {
 		if f.At >= end {
 			d.errs = append(d.errs, &Error{Pos: f.Pos, Msg: fmt.Sprintf("fault at %s starts after the run ends (load %s + drain_timeout %s)", f.At, s.LoadDuration(), s.DrainTimeout)})
 		}
-		if f.Target == fault.TargetDependency && s.Job.DependencyCalls == 0 {
+		switch {
+		case f.Target != fault.TargetDependency:
+		case f.Name != "" && !slices.Contains(s.DependencyNames(), f.Name):
+			d.errs = append(d.errs, &Error{Pos: f.Pos, Msg: fmt.Sprintf("no dependency named %s; dependencies: %s", f.Name, namesOrNone(s.DependencyNames()))})
+		case f.Name == "" && s.OwnWorker():
+			d.errs = append(d.errs, &Error{Pos: f.Pos, Msg: fmt.Sprintf("a dependency fault of workers.command needs name: one of dependencies (%s)", namesOrNone(s.DependencyNames()))})
+		case f.Name == "" && s.Job.DependencyCalls == 0:
 			d.errs = append(d.errs, &Error{Pos: f.Pos, Msg: "a dependency fault needs job.dependency_calls > 0 to have any effect"})
 		}
 	}
+	d.checkOwnWorker(top, s)
 	for _, o := range fault.Overlaps(specs) {
 		d.errs = append(d.errs, &Error{Pos: s.Faults[o.B].Pos, Msg: o.Error()})
 	}
@@ -53,6 +61,13 @@ func (d *decoder) checkScenario(top *obj, s *Scenario) {
 			d.errs = append(d.errs, es...)
 		}
 	}
+}
+
+func namesOrNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
 }
 
 // checkNames applies the runtime's name rules to task, event and app.

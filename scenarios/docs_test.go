@@ -17,7 +17,9 @@ import (
 // TestShippedScenariosParse keeps every scenario file shipped with bench valid.
 func TestShippedScenariosParse(t *testing.T) {
 	files, err := filepath.Glob("*.yaml")
-	if err != nil || len(files) == 0 {
+	examples, _ := filepath.Glob("examples/*.yaml")
+	files = append(files, examples...)
+	if err != nil || len(files) == 0 || len(examples) == 0 {
 		t.Fatalf("no scenario files: %v", err)
 	}
 	for _, f := range files {
@@ -47,6 +49,12 @@ func TestDocsFaultExamples(t *testing.T) {
 			n++
 			sc := "name: t\ntask: bench.job.process\nbroker: {managed: true}\njob: {dependency_calls: 1}\n" +
 				"load:\n  - steady: {rate: 10/s, for: 120s}\nfaults:\n  - " + m[1] + "\n"
+			if strings.Contains(m[1], "name:") {
+				// A named dependency is one of an own worker's.
+				sc = "name: t\ntask: bench.job.process\nbroker: {managed: true}\nworkers: {command: [w]}\n" +
+					"dependencies: [{name: payments, upstream: '127.0.0.1:8081', env: PAYMENTS_ADDR}]\n" +
+					"load:\n  - steady: {rate: 10/s, for: 120s}\nfaults:\n  - " + m[1] + "\n"
+			}
 			if _, err := Parse(doc, []byte(sc), nil); err != nil {
 				t.Errorf("%s:%d: %s\n%v", doc, i+1, strings.TrimSpace(line), err)
 			}
@@ -118,7 +126,8 @@ func TestSchemaAcceptsShippedScenarios(t *testing.T) {
 		t.Fatalf("compile schema: %v", err)
 	}
 	files, _ := filepath.Glob("*.yaml")
-	files = append(files, filepath.Join("testdata", "full.yaml"))
+	examples, _ := filepath.Glob("examples/*.yaml")
+	files = append(append(files, examples...), filepath.Join("testdata", "full.yaml"))
 	for _, f := range files {
 		var v any
 		if err := yaml.Unmarshal(mustRead(t, f), &v); err != nil {

@@ -13,7 +13,7 @@ import (
 
 // faultKeys are the keys a fault may have: its own and every toxic attribute.
 func faultKeys() []string {
-	return append([]string{"at", "for", "target", "toxic", "down", "action", "stream", "toxicity"}, fault.AttrNames()...)
+	return append([]string{"at", "for", "target", "name", "toxic", "down", "action", "stream", "toxicity"}, fault.AttrNames()...)
 }
 
 func decodeFaults(d *decoder, n *yaml.Node, path string, s *Scenario) {
@@ -37,6 +37,7 @@ func (d *decoder) fault(o *obj, path string) (Fault, bool) {
 	f.At, _ = o.dur("at", maxDuration)
 	f.For, _ = o.positiveDur("for", maxDuration)
 	f.Target, _ = o.str("target")
+	f.Name, _ = o.str("name")
 	f.Toxic, _ = o.str("toxic")
 	f.Down, _ = o.boolean("down")
 	f.Action, _ = o.str("action")
@@ -77,7 +78,7 @@ func (d *decoder) fault(o *obj, path string) (Fault, bool) {
 }
 
 // valueFields are the fault keys whose problems are about their value.
-var valueFields = map[string]bool{"at": true, "target": true, "toxic": true, "action": true, "stream": true, "toxicity": true}
+var valueFields = map[string]bool{"at": true, "target": true, "name": true, "toxic": true, "action": true, "stream": true, "toxicity": true}
 
 // suggestion offers the vocabulary word closest to a misspelt one.
 func suggestion(field string, f Fault) string {

@@ -67,9 +67,11 @@ var scenarioFields = []field[Scenario]{
 		enumKey(meta{Name: "type", Doc: "classic or quorum"}, []string{worker.QueueClassic, worker.QueueQuorum},
 			func(q *Queue) *string { return &q.Type }),
 	}, nil),
-	objKey(meta{Name: "workers", Doc: "the worker processes and the runtime's settings"}, func(s *Scenario) *Workers { return &s.Workers }, workersFields, nil),
-	objKey(meta{Name: "job", Doc: "the simulated handler"}, func(s *Scenario) *Job { return &s.Job }, jobFields, nil),
+	objKey(meta{Name: "workers", Doc: "the worker processes and the runtime's settings"}, func(s *Scenario) *Workers { return &s.Workers }, workersFields, checkWorkers),
+	objKey(meta{Name: "job", Doc: "the simulated handler, or what the harness publishes to your own worker"}, func(s *Scenario) *Job { return &s.Job }, jobFields, nil),
 	objKey(meta{Name: "dependency", Doc: "the simulated HTTP dependency"}, func(s *Scenario) *Dependency { return &s.Dependency }, dependencyFields, nil),
+	objKey(meta{Name: "completion", Doc: "black-box mode: how bench sees a job of workers.command finish"}, func(s *Scenario) *Completion { return &s.Completion }, completionFields, nil),
+	customKey(meta{Name: "dependencies", Doc: "real downstream services of workers.command, each behind a proxy faults can name"}, dependenciesSchema, decodeDependencies),
 	customKey(meta{Name: "load", Required: true, Doc: "the load phases, in order"}, loadSchema, decodeLoad),
 	durKey(meta{Name: "drain_timeout", Doc: "how long to wait for every job's outcome after the load"}, true,
 		func(s *Scenario) *time.Duration { return &s.DrainTimeout }),
@@ -90,8 +92,8 @@ var brokerFields = []field[Broker]{
 		func(b *Broker) *bool { return &b.Managed }),
 }
 
-var workersFields = []field[Workers]{
-	intKey(meta{Name: "processes", Doc: "worker OS processes"}, 1, maxProcesses, func(w *Workers) *int { return &w.Processes }),
+var workersFields = append([]field[Workers]{
+	intKey(meta{Name: "processes", Doc: "worker OS processes: bench worker, or workers.command"}, 1, maxProcesses, func(w *Workers) *int { return &w.Processes }),
 	intKey(meta{Name: "concurrency", Doc: "handler goroutines per process"}, 1, 100000, func(w *Workers) *int { return &w.Concurrency }),
 	intKey(meta{Name: "prefetch", Doc: "basic.qos; an explicit 0 means unlimited"}, 0, 65535, func(w *Workers) *int { return &w.Prefetch }),
 	durKey(meta{Name: "timeout", Doc: "per attempt; a timeout is a retriable failure"}, true, func(w *Workers) *time.Duration { return &w.Timeout }),
@@ -99,7 +101,7 @@ var workersFields = []field[Workers]{
 	intKey(meta{Name: "burst", Doc: "token bucket size of the rate limit"}, 1, 100000, func(w *Workers) *int { return &w.Burst }),
 	objKey(meta{Name: "retry", Doc: "backoff and the retry limit"}, func(w *Workers) *worker.RetryPolicy { return &w.Retry }, retryFields, checkRetry),
 	objKey(meta{Name: "breaker", Doc: "the circuit breaker"}, func(w *Workers) *worker.BreakerConfig { return &w.Breaker }, breakerFields, nil),
-}
+}, ownWorkerFields...)
 
 var retryFields = []field[worker.RetryPolicy]{
 	intKey(meta{Name: "max_attempts", Doc: "attempts including the first; 1 = no retries"}, 1, 1000, func(p *worker.RetryPolicy) *int { return &p.MaxAttempts }),
@@ -131,7 +133,7 @@ var breakerFields = []field[worker.BreakerConfig]{
 	durKey(meta{Name: "window", Doc: "the closed state's counting interval"}, true, func(b *worker.BreakerConfig) *time.Duration { return &b.Window }),
 }
 
-var jobFields = []field[Job]{
+var jobFields = append([]field[Job]{
 	customKey(meta{Name: "work", Doc: "how long the handler works: a duration or a distribution"}, distSchema,
 		func(d *decoder, n *yaml.Node, path string, j *Job) { j.Work = d.dist(n, path) }),
 	numKey(meta{Name: "fail_rate", Doc: "retriable failure per attempt"}, 0, 1, false, func(j *Job) *float64 { return &j.FailRate }),
@@ -139,7 +141,7 @@ var jobFields = []field[Job]{
 	intKey(meta{Name: "dependency_calls", Doc: "HTTP calls to the simulated dependency per attempt"}, 0, 1000, func(j *Job) *int { return &j.DependencyCalls }),
 	sizeKey(meta{Name: "hold", Doc: "memory held while the handler runs"}, maxSize, func(j *Job) *int64 { return &j.Hold }),
 	strKey(meta{Name: "emit", Doc: "event published on success, carrying the job's TID"}, worker.ValidateEvent, func(j *Job) *string { return &j.Emit }),
-}
+}, ownJobFields...)
 
 var dependencyFields = []field[Dependency]{
 	durKey(meta{Name: "latency", Doc: "latency of every call"}, false, func(p *Dependency) *time.Duration { return &p.Latency }),

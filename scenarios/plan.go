@@ -3,6 +3,7 @@ package scenarios
 import (
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/benchmq/bench/internal/loadgen"
@@ -46,8 +47,12 @@ type VariantPlan struct {
 	Drain        time.Duration
 	DrainTimeout time.Duration
 	Startup      time.Duration // broker (when managed) and workers
-	Estimate     time.Duration // Startup + Load + min(Drain, DrainTimeout)
-	Max          time.Duration // Startup + Load + DrainTimeout
+	// Own describes workers.command ("2 × ./bin/w, white-box"); "" for the
+	// simulated worker. Its pace is not known before it runs: Capacity is
+	// +Inf and Drain 0.
+	Own      string
+	Estimate time.Duration // Startup + Load + min(Drain, DrainTimeout)
+	Max      time.Duration // Startup + Load + DrainTimeout
 	// Warnings are what the plan can already tell: a drain that will not
 	// fit its timeout, a fault past the load.
 	Warnings []string
@@ -117,6 +122,14 @@ func planVariant(s *Scenario, managed bool) VariantPlan {
 		vp.Faults = append(vp.Faults, fp)
 	}
 	vp.Capacity = capacity(s)
+	if s.OwnWorker() {
+		mode := "white-box"
+		if s.BlackBox() {
+			mode = "black-box"
+		}
+		vp.Own = fmt.Sprintf("%d × %s, %s", s.Workers.Processes, strings.Join(s.Workers.Command, " "), mode)
+		vp.Capacity = math.Inf(1)
+	}
 	if !math.IsInf(vp.Capacity, 1) {
 		left := float64(vp.Jobs) - vp.Capacity*vp.Load.Seconds()
 		if left > 0 {

@@ -71,3 +71,18 @@ drain_timeout: 30s
 		t.Errorf("capped drain: estimate %s, warnings %q", v.Estimate, v.Warnings)
 	}
 }
+
+// An own worker's pace is unknown before it runs: the plan says what runs.
+func TestPlanOwnWorker(t *testing.T) {
+	s, err := Parse("s.yaml", []byte(ownBase+"workers: {command: [./w, -v], processes: 3}\ncompletion: {event: x.done}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Plan(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := p.Variants[0]; v.Own != "3 × ./w -v, black-box" || !math.IsInf(v.Capacity, 1) || v.Drain != 0 {
+		t.Errorf("plan %+v", v)
+	}
+}

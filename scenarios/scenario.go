@@ -34,9 +34,15 @@ type Scenario struct {
 	Workers    Workers
 	Job        Job
 	Dependency Dependency
-	Load       []Phase // at least one
-	Faults     []Fault
-	Matrix     []Axis // in file order; nil in a variant
+	// Completion is how bench sees a job of workers.command finish from the
+	// outside (black-box mode); its Event is empty otherwise.
+	Completion Completion
+	// Dependencies are the real downstream services of workers.command, each
+	// behind a proxy that faults act on.
+	Dependencies []NamedDependency
+	Load         []Phase // at least one
+	Faults       []Fault
+	Matrix       []Axis // in file order; nil in a variant
 
 	DrainTimeout time.Duration // default 120s
 	Gates        []Gate
@@ -83,6 +89,18 @@ type Workers struct {
 	Burst       int                  `json:"burst"`       // token bucket size of the rate limit; default 1
 	Retry       worker.RetryPolicy   `json:"retry"`
 	Breaker     worker.BreakerConfig `json:"breaker"`
+
+	// Command runs the user's own worker (argv) instead of `bench worker`;
+	// Env is added to its environment and Ready says when it is ready. See
+	// ownworker.go.
+	Command []string          `json:"-"`
+	Env     map[string]string `json:"-"`
+	Ready   Ready             `json:"-"`
+	// Given lists the runtime settings the scenario (or its matrix, or a
+	// --set) gives itself, as key paths under workers ("prefetch",
+	// "retry.max_attempts"): with Command, these and only these override the
+	// service's own Config.
+	Given []string `json:"-"`
 }
 
 // Apply sets the runtime settings of w on c.
@@ -99,6 +117,11 @@ type Job struct {
 	DependencyCalls int     `json:"dependency_calls"` // HTTP calls to the simulated dependency per attempt; default 0
 	Hold            int64   `json:"hold"`             // bytes held while the handler runs; default 0
 	Emit            string  `json:"emit,omitempty"`   // event published on success; default none
+
+	// What the harness publishes for workers.command (ownworker.go).
+	Publish Publish  `json:"-"` // where; default the task's queue or the event's exchange
+	Body    Body     `json:"-"` // the body; default size bytes of filler
+	TID     TIDPlace `json:"-"` // where the job's TID goes; default the runtime's TID header
 }
 
 // Dependency configures the simulated HTTP dependency.

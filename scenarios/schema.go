@@ -97,6 +97,7 @@ func faultsSchema() map[string]any {
 		"at":       map[string]any{"description": "when, after the load starts", "anyOf": []any{durationSchema}},
 		"for":      map[string]any{"description": "how long", "anyOf": []any{durationSchema}},
 		"target":   map[string]any{"enum": fault.TargetNames()},
+		"name":     map[string]any{"type": "string", "description": "target dependency: one of dependencies (workers.command); absent: the simulated dependency"},
 		"toxic":    map[string]any{"enum": fault.ToxicNames()},
 		"down":     map[string]any{"type": "boolean"},
 		"action":   map[string]any{"enum": actionNames()},

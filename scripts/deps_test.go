@@ -51,8 +51,11 @@ func TestDepsRunNeedsNoChromium(t *testing.T) {
 	if code, out := run(nil, "test"); code != 3 || !strings.Contains(out, "missing chromium") || !strings.Contains(out, "apt-get install -y chromium") {
 		t.Errorf("deps.sh test without chromium: exit %d: %s", code, out)
 	}
-	if code, out := run([]string{"BENCH_SKIP_BROWSER=1"}, "test"); code != 0 {
-		t.Errorf("deps.sh test with BENCH_SKIP_BROWSER=1: exit %d: %s", code, out)
+	if code, out := run([]string{"BENCH_SKIP_BROWSER=1", "BENCH_SKIP_NODE=1"}, "test"); code != 0 {
+		t.Errorf("deps.sh test with BENCH_SKIP_BROWSER=1 BENCH_SKIP_NODE=1: exit %d: %s", code, out)
+	}
+	if code, out := run([]string{"BENCH_SKIP_BROWSER=1"}, "test"); code != 3 || !strings.Contains(out, "missing nodejs npm") {
+		t.Errorf("deps.sh test without node: exit %d: %s", code, out)
 	}
 	if code, out := run(nil, "sideways"); code != 2 {
 		t.Errorf("deps.sh sideways: exit %d: %s", code, out)
@@ -75,5 +78,69 @@ func TestDepsRunNeedsNoChromium(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "scripts/deps.sh run") || strings.Contains(string(out), "deps.sh test") {
 		t.Errorf("make run does not ask for the run dependencies only:\n%s", out)
+	}
+}
+
+// `make deps` installs node and npm where missing and the Node example's
+// packages with npm ci, once per lock file.
+func TestDepsNodeRunsNpmCIOncePerLock(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	example := filepath.Join(root, "examples", "node-worker")
+	if err := os.MkdirAll(filepath.Join(root, "scripts"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(example, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script, err := os.ReadFile("deps.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "scripts", "deps.sh"), script, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	lock := filepath.Join(example, "package-lock.json")
+	if err := os.WriteFile(lock, []byte(`{"lockfileVersion": 3}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	calls := filepath.Join(root, "npm-calls")
+	path := fakeBin(t, map[string]string{
+		"rabbitmq-server": "exit 0", "id": "echo 1000", "node": "exit 0",
+		"npm": `/bin/mkdir -p node_modules && echo "$PWD $*" >>` + calls,
+	})
+	run := func(args ...string) (int, string) {
+		cmd := exec.Command(bash, append([]string{"scripts/deps.sh"}, args...)...)
+		cmd.Dir = root
+		cmd.Env = []string{"PATH=" + path}
+		out, err := cmd.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode(), string(out)
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return 0, string(out)
+	}
+	npmCalls := func() string { b, _ := os.ReadFile(calls); return string(b) }
+	if code, out := run("node"); code != 0 {
+		t.Fatalf("deps.sh node: exit %d: %s", code, out)
+	}
+	if c := npmCalls(); strings.Count(c, "\n") != 1 || !strings.Contains(c, "node-worker ci ") {
+		t.Fatalf("npm calls %q, want one npm ci in the example", c)
+	}
+	if code, out := run("node"); code != 0 || strings.Count(npmCalls(), "\n") != 1 {
+		t.Fatalf("second deps.sh node: exit %d, npm calls %q: %s", code, npmCalls(), out)
+	}
+	if err := os.WriteFile(lock, []byte(`{"lockfileVersion": 3, "packages": {}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := run("node"); code != 0 || strings.Count(npmCalls(), "\n") != 2 {
+		t.Fatalf("after a new lock: exit %d, npm calls %q: %s", code, npmCalls(), out)
+	}
+	if code, out := run("run"); code != 0 || strings.Count(npmCalls(), "\n") != 2 {
+		t.Fatalf("deps.sh run touched node: exit %d, npm calls %q: %s", code, npmCalls(), out)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/benchmq/bench/internal/telemetry"
 )
 
 // loop is one of a consumer's goroutines. Goroutines live as long as the consumer, not
@@ -37,6 +39,7 @@ func (w *Worker) handle(s *session, h *handler, d *amqp.Delivery) {
 		h.m.inFlight.Add(-1)
 	}()
 	job := jobFrom(w, h, d)
+	w.harness.delivered(job)
 	if cause, ok := w.dead.take(h.queue, job.ID); ok {
 		// Recovered in an earlier delivery whose dead-letter publish never
 		// succeeded: finish that, without running the job or its recovery again.
@@ -53,6 +56,10 @@ func (w *Worker) handle(s *session, h *handler, d *amqp.Delivery) {
 				return
 			}
 		}
+		var start time.Time
+		if w.harness != nil {
+			start = time.Now()
+		}
 		err := w.attempt(h, job)
 		if err != nil && w.hardCtx.Err() != nil {
 			// Shutdown cancelled the attempt: not the job's fault.
@@ -66,6 +73,13 @@ func (w *Worker) handle(s *session, h *handler, d *amqp.Delivery) {
 			done(err)
 		}
 		if err == nil {
+			// Under bench the outcome is reported before the ack: an acked job
+			// is never counted lost.
+			if rerr := w.harness.final(job, telemetry.Succeeded, start); rerr != nil {
+				w.log.Error("requeueing the job", "tid", job.TID, "job", job.Name, "id", job.ID, "err", rerr)
+				w.requeue(h, d)
+				return
+			}
 			w.ack(h, job, d)
 			return
 		}
@@ -78,6 +92,12 @@ func (w *Worker) handle(s *session, h *handler, d *amqp.Delivery) {
 		case IsPermanent(err) || job.Attempt >= h.retry.MaxAttempts:
 			w.log.Warn("job failed for good", "tid", job.TID, "job", job.Name, "id", job.ID, "attempt", job.Attempt, "err", err)
 			w.recover(h, job, err)
+			if h.recovery != nil {
+				// Its dead letter is counted too: a failed report loses nothing.
+				if rerr := w.harness.final(job, telemetry.Recovered, start); rerr != nil {
+					w.log.Error("report a recovered job", "tid", job.TID, "job", job.Name, "id", job.ID, "err", rerr)
+				}
+			}
 			w.deadLetter(s, h, job, d, err)
 			return
 		}

@@ -177,4 +177,16 @@
 // Stats is a snapshot of the worker's counters and gauges. NewCollector exports them to
 // Prometheus, with per-handler attempts by result, outcomes, in-flight jobs and an
 // attempt-duration histogram. Publisher publishes for services that do not consume.
+//
+// # Under bench
+//
+// A service built on this package can be measured by `bench run` as it is
+// (workers.command in a scenario). When $BENCH_TELEMETRY is set, New applies the
+// runtime settings the scenario gives ($BENCH_WORKER_SETTINGS: prefetch, concurrency,
+// timeout, rate limit, burst, retry and breaker keys) over Config and over the handler
+// options of the same settings, and logs what it overrode; Run reports to the runner
+// the settings in force, readiness, the final outcome of every job bench published
+// (before its ack: an acked job is never counted lost), redeliveries and stats. Without
+// $BENCH_TELEMETRY none of this happens. If Run cannot reach the runner it returns an
+// error.
 package worker

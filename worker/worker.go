@@ -64,6 +64,8 @@ type Worker struct {
 
 	stats counters
 
+	harness *harness // reports to bench when run under it (harness.go); nil otherwise
+
 	// afterRetryPublish, if set, runs between a confirmed retry copy and the ack of
 	// the original (tests crash the worker there).
 	afterRetryPublish func(*Job)
@@ -71,6 +73,17 @@ type Worker struct {
 
 // New validates cfg (all problems at once, as a *ConfigError) and returns a Worker.
 func New(cfg Config) (*Worker, error) {
+	hs, err := harnessFromEnv()
+	if err == nil && hs != nil {
+		log := cfg.Logger
+		if log == nil {
+			log = slog.Default()
+		}
+		err = hs.applyConfig(&cfg, log.With("app", cfg.App))
+	}
+	if err != nil {
+		return nil, &ConfigError{Op: "run under bench", Err: err}
+	}
 	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, &ConfigError{Op: "invalid worker config", Err: err}
@@ -88,6 +101,7 @@ func New(cfg Config) (*Worker, error) {
 		fatalCh:     make(chan struct{}),
 		brOpened:    make(chan struct{}, 1),
 		brNotify:    make(chan struct{}, 1),
+		harness:     hs,
 	}
 	w.brState.Store("disabled")
 	if cfg.RateLimit > 0 {
@@ -129,6 +143,9 @@ func (w *Worker) register(op string, h *handler, opts []HandlerOption) error {
 		opt(&o)
 	}
 	if err := o.validate(); err != nil {
+		return &ConfigError{Op: op, Err: err}
+	}
+	if err := w.harness.applyOptions(&o); err != nil {
 		return &ConfigError{Op: op, Err: err}
 	}
 	h.recovery, h.middleware = o.recovery, o.middleware
@@ -190,6 +207,12 @@ func (w *Worker) Run(ctx context.Context) error {
 		h.call = wrap(h.fn, w.middleware, h.middleware)
 	}
 	w.mu.Unlock()
+	if w.harness != nil {
+		if err := w.harness.start(ctx, w); err != nil {
+			return err
+		}
+		defer w.harness.close(w) // after the shutdown: every outcome is reported
+	}
 
 	stopCtx, stop := context.WithCancel(ctx)
 	defer stop()

@@ -17,6 +17,9 @@ type Spec struct {
 	For time.Duration // how long it lasts; 0 for instant faults, and Brief ones hold BriefWindow
 	// Target is TargetDependency, TargetBroker or TargetWorker.
 	Target string
+	// Name picks one of several targets of a kind: for TargetDependency, a
+	// named real dependency of the user's worker; "" is the simulated one.
+	Name string
 	// Toxic is a toxic type (see ToxicNames) put on the target's proxies.
 	Toxic string
 	// Stream is StreamDown, StreamUp or StreamBoth; "" means StreamDown.
@@ -107,6 +110,9 @@ func (s Spec) Problems() []*Problem {
 	if !slices.Contains(TargetNames(), s.Target) {
 		add("target", "target must be one of %s, got %q", strings.Join(TargetNames(), ", "), s.Target)
 	}
+	if s.Name != "" && s.Target != TargetDependency && slices.Contains(TargetNames(), s.Target) {
+		add("name", "name picks a dependency: it applies to target %s only", TargetDependency)
+	}
 	set := 0
 	for _, b := range []bool{s.Toxic != "", s.Down, s.Action != ""} {
 		if b {
@@ -189,9 +195,20 @@ func (s Spec) toxicProblems() []*Problem {
 	return ps
 }
 
+// TargetLabel names the target with its name, e.g. "dependency payments".
+func (s Spec) TargetLabel() string {
+	if s.Name != "" {
+		return s.Target + " " + s.Name
+	}
+	return s.Target
+}
+
 // Detail describes the fault's parameters, e.g. "latency=1000 stream=both for=10s".
 func (s Spec) Detail() string {
 	var parts []string
+	if s.Name != "" {
+		parts = append(parts, "name="+s.Name)
+	}
 	for _, k := range sortedKeys(s.Attrs) {
 		parts = append(parts, k+"="+strconv.FormatInt(s.Attrs[k], 10))
 	}
@@ -218,7 +235,7 @@ func (s Spec) Detail() string {
 func (s Spec) exclusive() (string, bool) {
 	switch {
 	case s.Down:
-		return "down " + s.Target, true
+		return "down " + s.TargetLabel(), true
 	case s.NeedsManagedBroker():
 		return "broker action", true
 	}

@@ -56,7 +56,10 @@ type WorkerTarget interface {
 // Targets are what faults act on. A nil or empty field means the target is
 // not available, and faults that need it are rejected by NewTimeline.
 type Targets struct {
-	DependencyProxy ProxyTarget
+	DependencyProxy ProxyTarget // the simulated dependency's
+	// Dependencies are the proxies of the named real dependencies (a fault's
+	// Name picks one).
+	Dependencies map[string]ProxyTarget
 	// BrokerProxies are every proxy between a client and the broker (the
 	// workers' and the load generator's); broker toxics apply to all of them.
 	BrokerProxies []ProxyTarget
@@ -72,7 +75,9 @@ func toxic(s fault.Spec, name string) proxy.Toxic {
 // available reports what s needs that the targets lack.
 func available(s fault.Spec, t Targets) error {
 	switch {
-	case s.Target == fault.TargetDependency && t.DependencyProxy == nil:
+	case s.Target == fault.TargetDependency && s.Name != "" && t.Dependencies[s.Name] == nil:
+		return fmt.Errorf("no proxy in front of dependency %s", s.Name)
+	case s.Target == fault.TargetDependency && s.Name == "" && t.DependencyProxy == nil:
 		return errors.New("no proxy in front of the dependency")
 	case s.Target == fault.TargetBroker && s.NeedsProxy() && len(t.BrokerProxies) == 0:
 		return errors.New("no proxy in front of the broker")

@@ -117,6 +117,9 @@ func (tl *Timeline) runOne(ctx context.Context, i int, s fault.Spec, loadStart t
 func (tl *Timeline) step(i int, s fault.Spec) step {
 	switch s.Target {
 	case fault.TargetDependency:
+		if s.Name != "" {
+			return proxyStep(i, s, []ProxyTarget{tl.targets.Dependencies[s.Name]})
+		}
 		return proxyStep(i, s, []ProxyTarget{tl.targets.DependencyProxy})
 	case fault.TargetBroker:
 		if s.Action == "" {

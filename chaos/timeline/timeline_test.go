@@ -233,6 +233,10 @@ func TestNewTimelineValidates(t *testing.T) {
 		}, full, []string{"faults 1 and 2 overlap"}},
 		{"worker kill with for", []fault.Spec{{At: s, For: s, Target: fault.TargetWorker, Action: fault.ActionKill}},
 			full, []string{"is instantaneous: remove for"}},
+		{"unknown named dependency", []fault.Spec{{At: s, For: s, Target: fault.TargetDependency, Name: "payments", Toxic: "latency", Attrs: map[string]int64{"latency": 1}}},
+			full, []string{"no proxy in front of dependency payments"}},
+		{"name on a worker", []fault.Spec{{At: s, Target: fault.TargetWorker, Name: "payments", Action: fault.ActionKill}},
+			full, []string{"name picks a dependency"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := New(tc.specs, tc.targets, nil)
@@ -255,6 +259,44 @@ func TestNewTimelineValidates(t *testing.T) {
 	}
 	if _, err := New(ok, full, nil); err != nil {
 		t.Errorf("valid faults rejected: %v", err)
+	}
+}
+
+// A fault naming a dependency acts on that dependency's proxy alone; its
+// down does not overlap another dependency's.
+func TestTimelineNamedDependency(t *testing.T) {
+	e := newEnv()
+	e.targets.Dependencies = map[string]ProxyTarget{"payments": fakeProxy{"payments", e.rec}, "stock": fakeProxy{"stock", e.rec}}
+	specs := []fault.Spec{
+		{At: s, For: 2 * s, Target: fault.TargetDependency, Name: "payments", Toxic: "latency", Attrs: map[string]int64{"latency": 2000}},
+		{At: s, For: 2 * s, Target: fault.TargetDependency, Name: "stock", Down: true},
+		{At: s, For: 2 * s, Target: fault.TargetDependency, Down: true},
+	}
+	tl, err := New(specs, e.targets, e.clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t, 10*time.Second)
+	done := make(chan []Applied, 1)
+	go func() { done <- tl.Run(ctx, e.start) }()
+	// Each second: the three faults wait on a timer, then the clock moves.
+	for i, calls := range []int{0, 3, 3} {
+		if !e.n.waitFor(ctx, func() bool { return e.clock.pending() == 3 && e.rec.count() == calls }) {
+			t.Fatalf("at %ds: %d timers, calls %v", i, e.clock.pending(), e.rec.sorted())
+		}
+		e.clock.Advance(s)
+	}
+	if !e.n.waitFor(ctx, func() bool { return e.rec.count() == 6 }) {
+		t.Fatalf("calls %v", e.rec.sorted())
+	}
+	applied := <-done
+	want := []string{"1s dep.down", "1s payments.add fault1-latency latency", "1s stock.down",
+		"3s dep.up", "3s payments.remove fault1-latency", "3s stock.up"}
+	if got := e.rec.sorted(); !slices.Equal(got, want) {
+		t.Errorf("calls:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if d := applied[0].Detail; d != "name=payments latency=2000 stream=down for=2s" {
+		t.Errorf("detail %q", d)
 	}
 }
 

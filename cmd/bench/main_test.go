@@ -74,6 +74,10 @@ func TestExitCodesForBadInput(t *testing.T) {
 		{[]string{"run", "../../scenarios/spike.yaml", "--set", "workers.prefetch=lots"}, exitInput},
 		{[]string{"run", "../../scenarios/spike.yaml", "--namespace", "Not-OK"}, exitInput},
 		{[]string{"run", "../../scenarios/spike.yaml", "--repeat", "0"}, exitInput},
+		// An own worker's queues are its own: no renaming, no deleting.
+		{[]string{"run", "../../scenarios/examples/node-worker.yaml", "--namespace", "auto"}, exitInput},
+		{[]string{"run", "../../scenarios/examples/node-worker.yaml", "--reset-queues"}, exitInput},
+		{[]string{"validate", "../../scenarios/examples/node-worker.yaml"}, exitOK},
 		{[]string{"run", "--no-such-flag", "x.yaml"}, exitInput},
 		{[]string{"run", "a.yaml", "b.yaml"}, exitInput},
 		{[]string{"run", "--help"}, exitOK},

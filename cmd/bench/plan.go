@@ -87,9 +87,12 @@ func printPlan(w io.Writer, sc *scenarios.Scenario, p scenarios.Plan, brokerText
 	for i, v := range p.Variants {
 		fmt.Fprintf(&b, "\nvariant %d/%d %s: %d jobs, load %s, drain about %s (timeout %s), about %s (at most %s)\n",
 			i+1, len(p.Variants), v.Name, v.Jobs, round(v.Load), round(v.Drain), v.DrainTimeout, round(v.Estimate), round(v.Max))
-		if math.IsInf(v.Capacity, 1) {
+		switch {
+		case v.Own != "":
+			fmt.Fprintf(&b, "  workers: %s; their pace is known once they run\n", v.Own)
+		case math.IsInf(v.Capacity, 1):
 			b.WriteString("  workers: the handler takes no time; the broker sets the pace\n")
-		} else {
+		default:
 			fmt.Fprintf(&b, "  workers finish about %.0f jobs/s\n", v.Capacity)
 		}
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)

@@ -37,6 +37,10 @@ job.emit prefixed with a run id), and --reset-queues takes the queues over (thei
 deleted). At the end of each variant bench deletes the queues and exchanges it created, and
 only those. A private node is the run's own: its queues are cleared before each variant.
 
+With workers.command the workers are your own service (white-box when it is built on bench's
+worker runtime, black-box through its completion events otherwise): its queues are its own, and
+bench never deletes or purges them; --namespace and --reset-queues are refused with it.
+
 Live: one progress line per second and variant when stdout is not a terminal (rate, p99 so
 far, queue depth, worker RSS); --metrics-addr serves the same figures to Prometheus.`,
 	examples: []string{
@@ -160,6 +164,9 @@ func parseRun(args []string, s stdio) (ra runArgs, code int) {
 	if err != nil {
 		fmt.Fprintln(s.err, err)
 		return ra, exitInput
+	}
+	if err := runner.CheckOptions(sc, runner.Options{Namespace: *namespace, ResetQueues: *resetQueues}); err != nil {
+		return ra, runCLI.fail(s, "%v", err)
 	}
 	ra = runArgs{sc: sc, amqpURL: *amqpURL, dir: *outDir, repeat: *repeat, verbose: *verbose,
 		resetQueues: *resetQueues, namespace: *namespace, metricsAddr: *metricsAddr}

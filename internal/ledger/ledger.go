@@ -71,10 +71,23 @@ type Ledger struct {
 	mu     sync.Mutex
 	chunks [][]uint8
 	c      Counts
+	opts   Options
+}
+
+// Options change what the outcomes mean.
+type Options struct {
+	// DeadIsRecovery counts a dead-lettered job as recovered too, once, with
+	// or without a Recovered record: a worker seen from the outside
+	// (black-box) parks a final failure in a dead queue, or announces it, or
+	// both, and either means its attempts ran out.
+	DeadIsRecovery bool
 }
 
 // New returns an empty ledger.
 func New() *Ledger { return &Ledger{} }
+
+// NewWith returns an empty ledger with options.
+func NewWith(o Options) *Ledger { return &Ledger{opts: o} }
 
 // state returns the state byte of seq, growing the ledger when grow is set.
 // It returns nil for a seq outside the ledger when grow is false.
@@ -150,7 +163,7 @@ func (l *Ledger) Final(seq int64, o Outcome, attempts int) bool {
 	case Recovered:
 		// After a dead-lettering alone this is the same outcome's second record.
 		dup = *s&(bitSucceeded|bitRecovered) != 0
-		if *s&bitRecovered == 0 {
+		if *s&bitRecovered == 0 && (!l.opts.DeadIsRecovery || *s&bitDead == 0) {
 			l.c.Recovered++
 		}
 		*s |= bitRecovered
@@ -158,6 +171,9 @@ func (l *Ledger) Final(seq int64, o Outcome, attempts int) bool {
 		dup = *s&(bitSucceeded|bitDead) != 0
 		if *s&bitDead == 0 {
 			l.c.DeadLettered++
+			if l.opts.DeadIsRecovery && *s&bitRecovered == 0 {
+				l.c.Recovered++
+			}
 		}
 		*s |= bitDead
 	default:

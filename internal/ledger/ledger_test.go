@@ -86,6 +86,29 @@ func TestRecoveryAndDeadLetterAreOneOutcome(t *testing.T) {
 	}
 }
 
+// Seen from the outside, a dead-lettered job is a recovered one: counted
+// once whether its failure event came too, before or after, or not at all.
+func TestDeadIsRecovery(t *testing.T) {
+	l := NewWith(Options{DeadIsRecovery: true})
+	for seq := int64(0); seq < 5; seq++ {
+		l.Published(seq)
+		l.Confirmed(seq, true)
+	}
+	l.Final(0, DeadLettered, 0) // parked only
+	l.Final(1, Recovered, 0)    // announced only
+	l.Final(2, Recovered, 0)    // both, either order
+	l.Final(2, DeadLettered, 0)
+	l.Final(3, DeadLettered, 0)
+	l.Final(3, Recovered, 0)
+	l.Final(4, DeadLettered, 0) // parked twice: a duplicate
+	l.Final(4, DeadLettered, 0)
+	c := l.Counts()
+	want := Counts{Published: 5, Confirmed: 5, Recovered: 5, DeadLettered: 4, Final: 5, Duplicates: 1}
+	if c != want {
+		t.Fatalf("counts = %+v\nwant     %+v", c, want)
+	}
+}
+
 func TestUnconfirmedJobsAreNotLost(t *testing.T) {
 	l := New()
 	l.Published(0)

@@ -8,16 +8,18 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/benchmq/bench/internal/telemetry"
 )
 
 // Header names the harness adds to every job it publishes.
 const (
 	// HeaderSeq is the job's run-unique sequence number (int64).
-	HeaderSeq = "x-bench-seq"
+	HeaderSeq = telemetry.HeaderSeq
 	// HeaderIntended is when the job was meant to be sent (int64 Unix nanoseconds).
 	// End-to-end latency runs from here, so a generator that falls behind does not
 	// hide the delay it caused.
-	HeaderIntended = "x-bench-intended"
+	HeaderIntended = telemetry.HeaderIntended
 )
 
 // Defaults for the zero values of Config.
@@ -64,6 +66,21 @@ type Config struct {
 	// with OnPublished, and must be cheap. Either may be nil.
 	OnPublished func(seq int64)
 	OnConfirmed func(seq int64, ack bool, latency time.Duration)
+
+	// Message, if set, is called for each job right before its publish, with
+	// the message as the generator filled it (the harness headers, a body of
+	// the phase's size): it may replace the body and set headers and
+	// properties (a worker's own job format). The message's headers table is
+	// reused for every job, so a header it sets must be set every time. It is
+	// called from one goroutine, one job at a time; an error ends Run.
+	Message func(j JobInfo, msg *amqp.Publishing) error
+}
+
+// JobInfo identifies the job Config.Message fills.
+type JobInfo struct {
+	Seq      int64
+	TID      string
+	Intended time.Time
 }
 
 func (c *Config) setDefaults() {

@@ -502,3 +502,52 @@ func TestNacksAndEvents(t *testing.T) {
 		t.Fatalf("queue holds %d, want 10", d)
 	}
 }
+
+// Config.Message gives each job the body and headers of the worker under
+// test (job.body, job.tid); an error from it ends the run.
+func TestMessageHookShapesEachJob(t *testing.T) {
+	b := newTestBroker(t)
+	q := b.queue(t)
+	const jobs = 20
+	cfg := Config{URL: b.url, RoutingKey: q, RunID: brokertest.Name(t, "message"), Logger: quietLogger(),
+		Phases: []Phase{{Kind: KindSpike, Jobs: jobs, Size: 100}},
+		Message: func(j JobInfo, msg *amqp.Publishing) error {
+			msg.Body = []byte(`{"tid":"` + j.TID + `","seq":` + strconv.FormatInt(j.Seq, 10) + `}`)
+			msg.ContentType = "application/json"
+			msg.Headers["x-job-id"] = j.TID
+			return nil
+		}}
+	g, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Run(t.Context(), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for range jobs {
+		d, ok, err := b.ch.Get(q, true)
+		if err != nil || !ok {
+			t.Fatalf("get: ok %v, %v", ok, err)
+		}
+		seq, _ := d.Headers[HeaderSeq].(int64)
+		tid, _ := JSONField(d.Body, "tid")
+		if tid != TID(cfg.RunID, seq) || d.Headers["x-job-id"] != tid || d.ContentType != "application/json" {
+			t.Fatalf("job %d: body %s, headers %v, content type %q", seq, d.Body, d.Headers, d.ContentType)
+		}
+	}
+
+	cfg.Message = func(j JobInfo, msg *amqp.Publishing) error {
+		if j.Seq == 3 {
+			return errors.New("no body for 3")
+		}
+		return nil
+	}
+	g, err = New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := g.Run(t.Context(), time.Now())
+	if err == nil || !strings.Contains(err.Error(), "build job 3: no body for 3") || res.Published != 3 || res.Confirmed != 3 || res.Done {
+		t.Fatalf("Run = %v with %d published; want the hook's error after 3 jobs", err, res.Published)
+	}
+}

@@ -132,10 +132,20 @@ func (r *run) run(ctx context.Context) error {
 			r.g.phase.Store(int32(phase + 1))
 		}
 		if err := r.send(ctx, job, phaseStart.Add(job.Offset)); err != nil {
+			var be *buildError
+			if errors.As(err, &be) {
+				// What was sent is answered and the connection closed before
+				// the run ends on the job that could not be built.
+				return errors.Join(err, r.drain(ctx))
+			}
 			return err
 		}
 	}
-	return r.drain(ctx)
+	if err := r.drain(ctx); err != nil {
+		return err
+	}
+	r.g.done.Store(true)
+	return nil
 }
 
 // send publishes one job, reconnecting first if need be.
@@ -197,7 +207,10 @@ func (r *run) send(ctx context.Context, job Job, intended time.Time) error {
 		sl := &r.ring[(tag-1)%uint64(len(r.ring))]
 		sl.seq.Store(seq)
 		sl.sent.Store(now.UnixNano())
-		r.fill(job, seq, intended, now)
+		if err := r.fill(job, seq, intended, now); err != nil {
+			<-r.sem
+			return giveUp(&buildError{err})
+		}
 		if !announced {
 			announced = true
 			r.g.published.Add(1)
@@ -231,6 +244,12 @@ func (r *run) send(ctx context.Context, job Job, intended time.Time) error {
 	}
 }
 
+// buildError is Config.Message's failure to build a job.
+type buildError struct{ err error }
+
+func (e *buildError) Error() string { return e.err.Error() }
+func (e *buildError) Unwrap() error { return e.err }
+
 // waitUnblocked holds publishing while the broker blocks the connection.
 func (r *run) waitUnblocked(ctx context.Context, s *session) error {
 	for r.g.blocked.Load() {
@@ -246,7 +265,7 @@ func (r *run) waitUnblocked(ctx context.Context, s *session) error {
 }
 
 // fill sets the reusable message up for job seq.
-func (r *run) fill(job Job, seq int64, intended, now time.Time) {
+func (r *run) fill(job Job, seq int64, intended, now time.Time) error {
 	formatTID(&r.tid, r.g.hash, seq)
 	tid := string(r.tid[:])
 	h := r.msg.Headers
@@ -265,6 +284,12 @@ func (r *run) fill(job Job, seq int64, intended, now time.Time) {
 		r.bodies[job.Size] = body
 	}
 	r.msg.Body = body
+	if r.cfg.Message != nil {
+		if err := r.cfg.Message(JobInfo{Seq: seq, TID: tid, Intended: intended}, &r.msg); err != nil {
+			return fmt.Errorf("build job %d: %w", seq, err)
+		}
+	}
+	return nil
 }
 
 // record accounts for a send: when, and how late.
@@ -330,7 +355,6 @@ func (r *run) drain(ctx context.Context) error {
 		<-s.done
 		r.settle(s)
 	}
-	r.g.done.Store(true)
 	return nil
 }
 

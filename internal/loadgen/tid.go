@@ -2,7 +2,9 @@ package loadgen
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"hash/fnv"
+	"strings"
 )
 
 // TID returns the transaction ID of job seq of run runID: a version 8 UUID whose
@@ -38,4 +40,26 @@ func formatTID(buf *[36]byte, hash uint64, seq int64) {
 		buf[j], buf[j+1] = hexdigits[b>>4], hexdigits[b&0x0f]
 		j += 2
 	}
+}
+
+// ParseTID returns the sequence number of a TID made by TID(runID, seq), and
+// false for any other string: a TID of another run, or not one of bench's.
+// It is how the runner maps the completion events of a worker it cannot see
+// into (black-box mode) to their jobs. Letter case does not matter.
+func ParseTID(runID, tid string) (int64, bool) {
+	if len(tid) != 36 {
+		return 0, false
+	}
+	tid = strings.ToLower(tid)
+	var want [36]byte
+	formatTID(&want, runHash(runID), 0)
+	if tid[:19] != string(want[:19]) || tid[23] != '-' {
+		return 0, false
+	}
+	var u [8]byte
+	if _, err := hex.Decode(u[:], []byte(tid[19:23]+tid[24:])); err != nil || u[0]&0xc0 != 0x80 {
+		return 0, false
+	}
+	u[0] &= 0x3f
+	return int64(binary.BigEndian.Uint64(u[:])), true
 }

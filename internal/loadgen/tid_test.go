@@ -70,3 +70,26 @@ func TestNewDefaults(t *testing.T) {
 		t.Fatalf("TotalJobs = %d", g.TotalJobs())
 	}
 }
+
+// ParseTID inverts TID for the run's own TIDs and refuses every other string.
+func TestParseTID(t *testing.T) {
+	for _, seq := range []int64{0, 1, 255, 256, 1 << 40, 1<<62 - 1} {
+		tid := TID("run-a", seq)
+		if got, ok := ParseTID("run-a", tid); !ok || got != seq {
+			t.Errorf("ParseTID(TID(run-a, %d)) = %d, %v", seq, got, ok)
+		}
+		if got, ok := ParseTID("run-a", strings.ToUpper(tid)); !ok || got != seq {
+			t.Errorf("ParseTID of the upper-case TID of %d = %d, %v", seq, got, ok)
+		}
+		if _, ok := ParseTID("run-b", tid); ok {
+			t.Errorf("TID of run-a seq %d parses as run-b's", seq)
+		}
+	}
+	good := TID("run-a", 7)
+	for _, bad := range []string{"", "7", good[:35], good + "0", good[:23] + "x" + good[24:], good[:20] + "zz" + good[22:],
+		uuid.NewString(), good[:19] + "0" + good[20:]} {
+		if seq, ok := ParseTID("run-a", bad); ok {
+			t.Errorf("ParseTID(%q) = %d, true", bad, seq)
+		}
+	}
+}

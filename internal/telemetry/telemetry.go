@@ -56,6 +56,9 @@ type Hello struct {
 	Worker int    `json:"worker"`
 	PID    int    `json:"pid"`
 	Host   string `json:"host"`
+	// Settings are the runtime settings in force in the process, as it
+	// reports them (the result records them as they are).
+	Settings json.RawMessage `json:"settings,omitempty"`
 }
 
 // Stats is a worker process's periodic report.

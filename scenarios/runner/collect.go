@@ -37,12 +37,17 @@ func recordMicros(h *hdrhistogram.Histogram, d time.Duration) {
 // at the end.
 type collector struct {
 	ledger *ledger.Ledger
+	// blackBox: outcomes come from outside the workers (completion events);
+	// what a worker reports over telemetry besides its stats is not counted
+	// twice.
+	blackBox bool
 
 	completed atomic.Int64 // final outcomes reported by workers (with duplicates)
 	failures  atomic.Int64 // sum of workers' failed attempts, for fault detection
 
 	mu      sync.Mutex
 	conns   []*conn
+	hello   []telemetry.Hello // every process that said hello, in order (respawns too)
 	ready   map[int]bool
 	readyCh chan struct{} // signalled on every Ready
 	stats   map[int]telemetry.Stats
@@ -77,14 +82,42 @@ type conn struct {
 	hello      telemetry.Hello
 	e2e, proc  *hdrhistogram.Histogram
 	lastFailed int64
+	// outside: the runner's own view of a black-box worker (completion
+	// events): no processing time, no stats.
+	outside bool
 }
 
 func (c *collector) accept(h telemetry.Hello) telemetry.Conn {
 	cn := &conn{c: c, hello: h, e2e: newHist(), proc: newHist()}
 	c.mu.Lock()
 	c.conns = append(c.conns, cn)
+	c.hello = append(c.hello, h)
 	c.mu.Unlock()
 	return cn
+}
+
+// external returns a connection of the runner's own, for outcomes it sees
+// from outside a worker (black-box): one per goroutine that reports.
+func (c *collector) external() *conn {
+	cn := &conn{c: c, hello: telemetry.Hello{Worker: -1}, e2e: newHist(), proc: newHist(), outside: true}
+	c.mu.Lock()
+	c.conns = append(c.conns, cn)
+	c.mu.Unlock()
+	return cn
+}
+
+// helloCount is how many worker processes said hello so far.
+func (c *collector) helloCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.hello)
+}
+
+// hellos returns every hello so far, in order.
+func (c *collector) hellos() []telemetry.Hello {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]telemetry.Hello(nil), c.hello...)
 }
 
 func (cn *conn) Ready() {
@@ -105,11 +138,25 @@ func (c *collector) readyCount() int {
 }
 
 func (cn *conn) Outcome(o telemetry.Outcome) {
-	c := cn.c
+	if cn.c.blackBox && !cn.outside {
+		return
+	}
 	kind := ledger.Succeeded
 	if o.Kind == telemetry.Recovered {
 		kind = ledger.Recovered
 	}
+	cn.final(kind, o)
+}
+
+// deadLettered records a dead letter seen from outside a worker (a black
+// box's dead queue): a final outcome whose latency counts when it is the
+// job's first.
+func (cn *conn) deadLettered(seq, intended, done int64) {
+	cn.final(ledger.DeadLettered, telemetry.Outcome{Seq: seq, Intended: intended, Done: done})
+}
+
+func (cn *conn) final(kind ledger.Outcome, o telemetry.Outcome) {
+	c := cn.c
 	first := c.ledger.Final(o.Seq, kind, o.Attempt)
 	c.completed.Add(1)
 	if !first {
@@ -125,7 +172,9 @@ func (cn *conn) Outcome(o telemetry.Outcome) {
 		}
 		c.mu.Unlock()
 	}
-	recordMicros(cn.proc, o.Processing)
+	if !cn.outside {
+		recordMicros(cn.proc, o.Processing)
+	}
 }
 
 // secWindow is how long a second stays open for late outcomes before it is
@@ -159,7 +208,11 @@ func (c *collector) recordSecond(sec int64, e2e time.Duration) {
 	}
 }
 
-func (cn *conn) Redelivered(seq int64) { cn.c.ledger.Redelivered() }
+func (cn *conn) Redelivered(seq int64) {
+	if !cn.c.blackBox {
+		cn.c.ledger.Redelivered()
+	}
+}
 
 func (cn *conn) Stats(s telemetry.Stats) {
 	c := cn.c

@@ -8,8 +8,9 @@ import (
 )
 
 // cpuMeter sums the CPU time (user+system, from /proc) the worker processes
-// used since the load started. A process that exits keeps its last reading;
-// one started later (a respawn after a kill) counts from zero.
+// used since the load started, each with its live descendants (a worker may
+// be a tree: npm start, a shell script). A process that exits keeps its last
+// reading; one started later (a respawn after a kill) counts from zero.
 type cpuMeter struct {
 	mu    sync.Mutex
 	start map[int]time.Duration // by pid, at the load start
@@ -24,19 +25,33 @@ func newCPUMeter() *cpuMeter {
 func (c *cpuMeter) begin(pids []int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, pid := range pids {
-		if t, err := procstat.CPU(pid); err == nil {
-			c.start[pid], c.last[pid] = t, t
+	for pid, t := range treeCPU(pids) {
+		c.start[pid], c.last[pid] = t, t
+	}
+}
+
+// treeCPU reads the CPU time of each pid's tree; a pid that cannot be read
+// is left out.
+func treeCPU(pids []int) map[int]time.Duration {
+	out := make(map[int]time.Duration, len(pids))
+	us, errs, err := procstat.TreesUsage(pids)
+	if err != nil {
+		return out
+	}
+	for i, pid := range pids {
+		if errs[i] == nil {
+			out[pid] = us[i].CPU
 		}
 	}
+	return out
 }
 
 // read takes a fresh reading of pids and returns the total since the start.
 func (c *cpuMeter) read(pids []int) time.Duration {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, pid := range pids {
-		if t, err := procstat.CPU(pid); err == nil && t >= c.last[pid] {
+	for pid, t := range treeCPU(pids) {
+		if t >= c.last[pid] {
 			c.last[pid] = t
 		}
 	}

@@ -26,6 +26,7 @@ type env struct {
 	genProxy    proxy.Target // load generator → broker, likewise
 	depProxy    proxy.Target // workers → dependency, when dependency faults are scheduled
 	dep         *depsim.Server
+	deps        map[string]proxy.Target // workers.command → each of its named dependencies, always
 
 	directURL string // the runner's own connection: no proxy
 	workerURL string
@@ -42,7 +43,7 @@ func needs(sc *scenarios.Scenario) (brokerProxy, depProxy bool) {
 		switch {
 		case f.Target == "broker" && f.Action == "":
 			brokerProxy = true
-		case f.Target == "dependency":
+		case f.Target == "dependency" && f.Name == "":
 			depProxy = true
 		}
 	}
@@ -76,7 +77,7 @@ func upEnv(ctx context.Context, sc *scenarios.Scenario, flagURL string, log *slo
 	e.directURL, e.workerURL, e.genURL = b.URL(), b.URL(), b.URL()
 
 	needBroker, needDep := needs(sc)
-	if needBroker || needDep {
+	if needBroker || needDep || len(sc.Dependencies) > 0 {
 		if sc.Chaos.ToxiproxyURL != "" {
 			ext, err := proxy.NewExternal(sc.Chaos.ToxiproxyURL)
 			if err != nil {
@@ -101,6 +102,14 @@ func upEnv(ctx context.Context, sc *scenarios.Scenario, flagURL string, log *slo
 		}
 		e.workerURL = withHost(u, e.workerProxy.Addr())
 		e.genURL = withHost(u, e.genProxy.Addr())
+	}
+	// A named dependency is always behind its proxy: the worker is given the
+	// proxy's address, so a fault can act on it whenever it is scheduled.
+	e.deps = map[string]proxy.Target{}
+	for _, d := range sc.Dependencies {
+		if e.deps[d.Name], err = e.proxies.add(ctx, "dep-"+d.Name, d.Upstream); err != nil {
+			return nil, fmt.Errorf("start the proxy of dependency %s (%s): %w", d.Name, d.Upstream, err)
+		}
 	}
 	if sc.Job.DependencyCalls > 0 {
 		e.dep, err = depsim.Start(ctx, depsim.Config{Latency: sc.Dependency.Latency, Jitter: sc.Dependency.Jitter, ErrorRate: sc.Dependency.ErrorRate, Seed: sc.Seed})

@@ -24,6 +24,12 @@ func (v *variantRun) targets() timeline.Targets {
 	if v.env.depProxy != nil {
 		t.DependencyProxy = v.env.depProxy
 	}
+	if len(v.env.deps) > 0 {
+		t.Dependencies = map[string]timeline.ProxyTarget{}
+		for name, p := range v.env.deps {
+			t.Dependencies[name] = p
+		}
+	}
 	if v.env.workerProxy != nil {
 		t.BrokerProxies = []timeline.ProxyTarget{v.env.workerProxy, v.env.genProxy}
 	}

@@ -68,7 +68,7 @@ func (v *variantRun) snapshot(now, start time.Time) live.Snapshot {
 	rv.Ledger = report.Ledger{Published: c.Published, Confirmed: c.Confirmed,
 		Succeeded: c.Succeeded, Recovered: c.Recovered, DeadLettered: c.DeadLettered,
 		Duplicates: c.Duplicates, Redelivered: c.Redelivered, Retries: c.Retries,
-		TIDMismatches: c.TIDMismatches, Emitted: c.Emitted}
+		TIDMismatches: c.TIDMismatches, Emitted: c.Emitted, Unobserved: v.unobserved()}
 	rv.LatencyMS.EndToEnd = v.coll.liveEndToEnd()
 	rv.Peak = v.peaks()
 	rv.Breaker = v.breaker()

@@ -1,26 +1,31 @@
 package runner
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
 )
 
-// procs supervises the `bench worker` processes of one variant. Faults kill,
-// stop and pause them; a killed or stopped process is respawned with the same
-// index. A process that exits on its own is an environment failure.
+// procs supervises the worker processes of one variant (`bench worker`, or
+// the scenario's workers.command). Each is the leader of its own process
+// group, and every signal goes to the group: a worker that is a tree of
+// processes (npm start, a shell script) is killed, stopped and paused whole.
+// Faults kill, stop and pause them; a killed or stopped process is respawned
+// with the same index. A process that exits on its own is an environment
+// failure.
 type procs struct {
-	argv   []string // program and leading args, e.g. [bench worker]
-	env    []string // added to the environment: the broker URL, never in a file
-	config string   // worker config file
-	telem  string   // telemetry address
+	spec   procSpec
 	logDir string
 	rng    *rand.Rand
 
@@ -28,8 +33,22 @@ type procs struct {
 	live    []*proc // by worker index
 	paused  map[*proc]bool
 	died    chan error // unexpected exits
+	ready   chan int   // the index of a process whose output matched spec.ready (first match per start)
 	stopped bool
 	wg      sync.WaitGroup
+}
+
+// procSpec says how to start worker process id.
+type procSpec struct {
+	argv []string // program and leading args, e.g. [bench worker]
+	// args are appended for process id (bench worker's flags); nil: none.
+	args func(id int) []string
+	// env is added to this process's environment for process id: the broker
+	// URL goes here, never in a file.
+	env   func(id int) []string
+	dir   string         // working directory; "" the runner's
+	name  string         // how errors name the worker, e.g. "bench worker" or the command
+	ready *regexp.Regexp // a line of output that means ready; nil: not watched
 }
 
 type proc struct {
@@ -41,12 +60,28 @@ type proc struct {
 	log      *os.File
 }
 
-func newProcs(argv []string, config, telem, logDir string, seed int64) *procs {
+func newProcs(spec procSpec, logDir string, seed int64) *procs {
 	return &procs{
-		argv: argv, config: config, telem: telem, logDir: logDir,
+		spec: spec, logDir: logDir,
 		rng:    rand.New(rand.NewPCG(uint64(seed), 0x6265_6e63_68)),
 		died:   make(chan error, 16),
+		ready:  make(chan int, maxProcesses),
 		paused: map[*proc]bool{},
+	}
+}
+
+// maxProcesses bounds workers.processes (the scenario's own limit).
+const maxProcesses = 256
+
+// simSpec starts `bench worker` processes with the runner's flags.
+func simSpec(argv []string, config, telem string, env []string) procSpec {
+	return procSpec{
+		argv: argv,
+		name: "bench worker",
+		args: func(id int) []string {
+			return []string{"--config", config, "--worker", strconv.Itoa(id), "--telemetry", telem}
+		},
+		env: func(int) []string { return append([]string{"BENCH_WORKER=1"}, env...) },
 	}
 }
 
@@ -71,16 +106,35 @@ func (p *procs) startLocked(id int) error {
 	if err != nil {
 		return fmt.Errorf("start worker %d: %w", id, err)
 	}
-	args := append(append([]string{}, p.argv[1:]...), "--config", p.config, "--worker", fmt.Sprint(id), "--telemetry", p.telem)
-	cmd := exec.Command(p.argv[0], args...)
+	args := append([]string{}, p.spec.argv[1:]...)
+	if p.spec.args != nil {
+		args = append(args, p.spec.args(id)...)
+	}
+	cmd := exec.Command(p.spec.argv[0], args...)
+	cmd.Dir = p.spec.dir
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = append(append(os.Environ(), "BENCH_WORKER=1"), p.env...)
+	if p.spec.ready != nil {
+		w := &lineWatch{re: p.spec.ready, matched: func() {
+			select {
+			case p.ready <- id:
+			default: // a respawn after the start: nobody waits for it
+			}
+		}}
+		cmd.Stdout = io.MultiWriter(logf, w)
+		cmd.Stderr = cmd.Stdout
+		// A descendant that escaped the group may hold the pipe open.
+		cmd.WaitDelay = 5 * time.Second
+	}
+	cmd.Env = os.Environ()
+	if p.spec.env != nil {
+		cmd.Env = append(cmd.Env, p.spec.env(id)...)
+	}
 	// Own process group: a Ctrl-C on the terminal reaches the runner, which
-	// stops the workers itself, in order.
+	// stops the workers itself, in order; and signals reach the whole tree.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
-		return fmt.Errorf("start worker %d: %w", id, err)
+		return fmt.Errorf("start worker %d (%s): %w", id, p.spec.name, err)
 	}
 	pr := &proc{id: id, cmd: cmd, done: make(chan struct{}), log: logf}
 	p.live[id] = pr
@@ -95,7 +149,7 @@ func (p *procs) startLocked(id int) error {
 		close(pr.done)
 		if !expected {
 			select {
-			case p.died <- fmt.Errorf("worker %d (pid %d) exited: %v (see %s)", id, cmd.Process.Pid, pr.err, logf.Name()):
+			case p.died <- fmt.Errorf("worker %d (%s, pid %d) exited: %v (see %s)", id, p.spec.name, cmd.Process.Pid, pr.err, logf.Name()):
 			default:
 			}
 		}
@@ -146,14 +200,19 @@ func (p *procs) signalAndRespawn(ctx context.Context, sig syscall.Signal) error 
 	}
 	pr.expected = true
 	p.mu.Unlock()
-	if err := pr.cmd.Process.Signal(sig); err != nil {
+	if err := pr.signal(sig); err != nil {
 		return fmt.Errorf("signal worker %d: %w", pr.id, err)
 	}
 	select {
 	case <-pr.done:
 	case <-ctx.Done():
-		_ = pr.cmd.Process.Kill()
+		_ = pr.signal(syscall.SIGKILL)
 		<-pr.done
+	}
+	if sig == syscall.SIGKILL {
+		// The leader is gone; what it left of its group dies with it, as in
+		// a container's OOM kill.
+		_ = pr.signal(syscall.SIGKILL)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -174,7 +233,7 @@ func (p *procs) Pause(ctx context.Context) (func(context.Context) error, error) 
 	if err != nil {
 		return nil, err
 	}
-	if err := pr.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := pr.signal(syscall.SIGSTOP); err != nil {
 		return nil, fmt.Errorf("pause worker %d: %w", pr.id, err)
 	}
 	p.paused[pr] = true
@@ -185,7 +244,7 @@ func (p *procs) Pause(ctx context.Context) (func(context.Context) error, error) 
 			return nil
 		}
 		delete(p.paused, pr)
-		if err := pr.cmd.Process.Signal(syscall.SIGCONT); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		if err := pr.signal(syscall.SIGCONT); err != nil {
 			return fmt.Errorf("resume worker %d: %w", pr.id, err)
 		}
 		return nil
@@ -206,9 +265,9 @@ func (p *procs) stopAll(grace time.Duration) {
 			continue
 		}
 		if paused[pr] {
-			_ = pr.cmd.Process.Signal(syscall.SIGCONT)
+			_ = pr.signal(syscall.SIGCONT)
 		}
-		_ = pr.cmd.Process.Signal(syscall.SIGTERM)
+		_ = pr.signal(syscall.SIGTERM)
 	}
 	deadline := time.NewTimer(grace)
 	defer deadline.Stop()
@@ -221,11 +280,62 @@ func (p *procs) stopAll(grace time.Duration) {
 		case <-deadline.C:
 			for _, q := range live {
 				if q != nil {
-					_ = q.cmd.Process.Kill()
+					_ = q.signal(syscall.SIGKILL)
 				}
 			}
 			<-pr.done
 		}
 	}
+	// Whatever a leader left behind in its group goes too.
+	for _, pr := range live {
+		if pr != nil {
+			_ = pr.signal(syscall.SIGKILL)
+		}
+	}
 	p.wg.Wait()
+}
+
+// signal sends sig to the process's group; a group already gone is no error.
+func (pr *proc) signal(sig syscall.Signal) error {
+	err := syscall.Kill(-pr.cmd.Process.Pid, sig)
+	if errors.Is(err, syscall.ESRCH) {
+		return nil
+	}
+	return err
+}
+
+// lineWatch scans output for a line matching re and calls matched once.
+type lineWatch struct {
+	re      *regexp.Regexp
+	matched func()
+	buf     []byte
+	done    bool
+}
+
+// maxLine bounds a partial line held while it waits for its newline.
+const maxLine = 64 << 10
+
+func (w *lineWatch) Write(p []byte) (int, error) {
+	if w.done {
+		return len(p), nil
+	}
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			break
+		}
+		line := w.buf[:i]
+		w.buf = w.buf[i+1:]
+		if w.re.Match(line) {
+			w.done, w.buf = true, nil
+			w.matched()
+			return len(p), nil
+		}
+	}
+	if len(w.buf) > maxLine {
+		w.buf = w.buf[len(w.buf)-maxLine:]
+	}
+	w.buf = append([]byte(nil), w.buf...)
+	return len(p), nil
 }

@@ -77,7 +77,7 @@ func TestProcsActionsOnRealProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	p := newProcs([]string{exe, "idle"}, "unused.json", "127.0.0.1:1", dir, 1)
+	p := newProcs(simSpec([]string{exe, "idle"}, "unused.json", "127.0.0.1:1", nil), dir, 1)
 	if err := p.startAll(2); err != nil {
 		t.Fatal(err)
 	}

@@ -16,8 +16,9 @@ func (r *Runner) printSummary(i, n int, v *report.Variant) {
 		verdict = "FAIL"
 	}
 	l := v.Ledger
-	fmt.Fprintf(w, "variant %d/%d %s: %s published %d confirmed %d succeeded %d recovered %d lost %d duplicates %d retries %d redelivered %d | e2e p50 %.1fms p99 %.1fms | peak rss %s | drain %.1fs\n",
-		i+1, n, v.Name, verdict, l.Published, l.Confirmed, l.Succeeded, l.Recovered, l.Lost, l.Duplicates, l.Retries, l.Redelivered,
+	fmt.Fprintf(w, "variant %d/%d %s: %s published %d confirmed %d succeeded %d recovered %d lost %d duplicates %d retries %s redelivered %s | e2e p50 %.1fms p99 %.1fms | peak rss %s | drain %.1fs\n",
+		i+1, n, v.Name, verdict, l.Published, l.Confirmed, l.Succeeded, l.Recovered, l.Lost, l.Duplicates,
+		count(l, "retries", l.Retries), count(l, "redelivered", l.Redelivered),
 		v.LatencyMS.EndToEnd.P50, v.LatencyMS.EndToEnd.P99, bytesIEC(v.Peak.WorkerRSSBytes), v.DrainSeconds)
 	if a := v.Aborted; a != nil {
 		fmt.Fprintf(w, "  ABORTED: %s\n", a.Reason)
@@ -43,6 +44,14 @@ func (r *Runner) printSummary(i, n int, v *report.Variant) {
 	if v.Error != "" {
 		fmt.Fprintf(w, "  error: %s\n", v.Error)
 	}
+}
+
+// count shows a ledger count, or n/a when the mode cannot see it.
+func count(l report.Ledger, name string, n int64) string {
+	if !l.Observed(name) {
+		return "n/a"
+	}
+	return fmt.Sprint(n)
 }
 
 func suffix(s string) string {

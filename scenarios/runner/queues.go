@@ -17,6 +17,11 @@ import (
 // messages or has consumers it did not start, and never publishes into an
 // exchange that existed before it (other apps' queues may be bound to it).
 // It deletes at the end only what it created.
+//
+// The queues of an own worker (workers.command) are the worker's: it
+// declares them, and bench never deletes or purges them, on any broker. It
+// still refuses to run when they hold messages or have consumers (jobs
+// would mix with someone's), and publishes where the scenario says.
 
 // ForeignError is the refusal to run on an external broker that already
 // holds queues or exchanges of the scenario's names. errors.Is(err,
@@ -24,6 +29,9 @@ import (
 type ForeignError struct {
 	Queues    []QueueState // queues with messages or consumers
 	Exchanges []string     // exchanges the run would publish into
+	// OwnWorker: the queues are workers.command's, which bench never
+	// deletes, so --namespace and --reset-queues are no way out.
+	OwnWorker bool
 }
 
 // QueueState is a queue as the broker reported it.
@@ -41,9 +49,13 @@ func (e *ForeignError) Error() string {
 	for _, x := range e.Exchanges {
 		parts = append(parts, fmt.Sprintf("exchange %q exists already, and the run would publish into it (reaching every queue bound to it)", x))
 	}
-	return "the external broker is in use: " + strings.Join(parts, "; ") +
-		". bench never deletes, purges or consumes from a queue it did not start. " +
-		"Run with --namespace auto to use names of the run's own, or with --reset-queues to take the queues over (their messages are deleted)"
+	msg := "the external broker is in use: " + strings.Join(parts, "; ") +
+		". bench never deletes, purges or consumes from a queue it did not start. "
+	if e.OwnWorker {
+		return msg + "The queues are your worker's (workers.command): empty them (rabbitmqctl purge_queue NAME) and stop their other consumers, " +
+			"or run on a broker of its own (broker: {managed: true})"
+	}
+	return msg + "Run with --namespace auto to use names of the run's own, or with --reset-queues to take the queues over (their messages are deleted)"
 }
 
 // Is makes a ForeignError an environment failure.
@@ -54,9 +66,11 @@ func (e *ForeignError) Is(target error) bool { return target == ErrEnvironment }
 type ownership struct {
 	external  bool
 	reset     bool
+	foreign   bool            // the queues are an own worker's: checked, never deleted
 	queues    []string        // the variant's job, dead-letter and retry-tier queues
 	exchanges []string        // the exchanges the run publishes into: the event, job.emit
 	found     map[string]bool // queues ("q:"+name) and exchanges ("x:"+name) there before the variant
+	created   []string        // exchanges the run declared during the variant (a completion event's)
 	claimed   bool            // claim succeeded: release may delete; a refused run deletes nothing
 }
 
@@ -66,6 +80,16 @@ func (v *variantRun) newOwnership() *ownership {
 		reset:    v.r.opts.ResetQueues,
 		queues:   append([]string{v.queue, v.deadQueue}, v.retryQueues...),
 		found:    map[string]bool{},
+	}
+	if v.sc.OwnWorker() {
+		// The worker's own topology: the queue the jobs go to and where its
+		// final failures wait are checked; the exchanges the scenario names
+		// are the worker's to publish into.
+		o.foreign, o.queues = true, []string{v.queue}
+		if v.deadQueue != "" {
+			o.queues = append(o.queues, v.deadQueue)
+		}
+		return o
 	}
 	for _, x := range []string{v.sc.Event, v.sc.Job.Emit} {
 		if x != "" {
@@ -79,11 +103,11 @@ func (v *variantRun) newOwnership() *ownership {
 // an earlier variant's leftovers; on an external broker it refuses foreign
 // queues and exchanges (a *ForeignError), or with reset takes the queues over.
 func (o *ownership) claim(w *watcher) error {
-	if !o.external {
+	if !o.external && !o.foreign {
 		o.claimed = true
 		return w.deleteQueues(o.queues)
 	}
-	var fe ForeignError
+	fe := ForeignError{OwnWorker: o.foreign}
 	var existing []string
 	for _, q := range o.queues {
 		st, exists, err := w.inspectQueue(q)
@@ -108,7 +132,7 @@ func (o *ownership) claim(w *watcher) error {
 			fe.Exchanges = append(fe.Exchanges, x)
 		}
 	}
-	if o.reset {
+	if o.reset && !o.foreign {
 		// Taken over: deleted now, declared by the workers, deleted at the end.
 		o.claimed = true
 		return w.deleteQueues(existing)
@@ -132,10 +156,11 @@ func (o *ownership) release(w *watcher) error {
 	}
 	var queues, exchanges []string
 	for _, q := range o.queues {
-		if !o.found["q:"+q] {
+		if !o.found["q:"+q] && !o.foreign {
 			queues = append(queues, q)
 		}
 	}
+	exchanges = append(exchanges, o.created...)
 	for _, x := range o.exchanges {
 		if o.external && !o.found["x:"+x] {
 			exchanges = append(exchanges, x)
@@ -143,6 +168,9 @@ func (o *ownership) release(w *watcher) error {
 	}
 	return errors.Join(w.deleteQueues(queues), w.deleteExchanges(exchanges))
 }
+
+// declared records an exchange the run created during the variant.
+func (o *ownership) declared(name string) { o.created = append(o.created, name) }
 
 // inspectQueue reports a queue's state without creating it.
 func (w *watcher) inspectQueue(name string) (QueueState, bool, error) {

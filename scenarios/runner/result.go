@@ -19,7 +19,11 @@ func (v *variantRun) collect(rv *report.Variant, out loadOutcome, interrupted bo
 		Published: c.Published, Confirmed: c.Confirmed, Unconfirmed: c.Unconfirmed,
 		Succeeded: c.Succeeded, Recovered: c.Recovered, DeadLettered: c.DeadLettered,
 		Lost: c.Lost, Duplicates: c.Duplicates, Redelivered: c.Redelivered, Retries: c.Retries,
-		TIDMismatches: c.TIDMismatches, Emitted: c.Emitted,
+		TIDMismatches: c.TIDMismatches, Emitted: c.Emitted, Unobserved: v.unobserved(),
+	}
+	rv.Worker = v.workerInfo()
+	if v.bb != nil {
+		rv.Warnings = append(rv.Warnings, v.bb.warnings()...)
 	}
 	if v.sc.Job.Emit != "" && c.Emitted < c.Succeeded-c.Duplicates {
 		rv.Warnings = append(rv.Warnings, fmt.Sprintf("%d jobs succeeded but only %d emitted events were seen", c.Succeeded, c.Emitted))
@@ -96,6 +100,15 @@ func (v *variantRun) collect(rv *report.Variant, out loadOutcome, interrupted bo
 	if interrupted {
 		rv.Warnings = append(rv.Warnings, fmt.Sprintf("interrupted %.1fs after the load started: counts are as far as the run got, and jobs without an outcome yet count as lost", drainEnd.Sub(start).Seconds()))
 	}
+}
+
+// unobserved names the ledger counts the workers' mode cannot see: a black
+// box's retries and redeliveries happen inside it.
+func (v *variantRun) unobserved() []string {
+	if v.sc.BlackBox() {
+		return []string{"redelivered", "retries"}
+	}
+	return nil
 }
 
 // breaker sums the workers' breaker figures so far.

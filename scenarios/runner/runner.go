@@ -91,6 +91,9 @@ func New(sc *scenarios.Scenario, opts Options) (*Runner, error) {
 			errs = append(errs, err)
 		}
 	}
+	if sc != nil {
+		errs = append(errs, CheckOptions(sc, opts))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}

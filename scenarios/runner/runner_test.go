@@ -22,6 +22,9 @@ import (
 
 // The runner spawns this test binary as its worker processes.
 func TestMain(m *testing.M) {
+	if os.Getenv("BENCH_WORKER_INDEX") != "" && len(os.Args) > 1 && os.Args[1] == "blackbox" {
+		os.Exit(blackboxWorker())
+	}
 	if os.Getenv("BENCH_WORKER") == "1" && len(os.Args) > 1 {
 		switch os.Args[1] {
 		case "worker":

@@ -116,7 +116,8 @@ func (sm *sampler) sample(now, start time.Time) {
 		row[report.SeriesQueueConsumers] = float64(consumers)
 		// Each worker process has one consumer on the queue; more means a
 		// consumer outside the run takes jobs, which then look lost.
-		if extra := int64(consumers - v.sc.Workers.Processes); extra > v.foreign.Load() {
+		// An own worker may consume with several channels: not judged.
+		if extra := int64(consumers - v.sc.Workers.Processes); !v.sc.OwnWorker() && extra > v.foreign.Load() {
 			v.foreign.Store(extra)
 		}
 	}
@@ -141,14 +142,17 @@ func (sm *sampler) sample(now, start time.Time) {
 			open++
 		}
 	}
-	// RSS straight from /proc for the processes we own: it is right even for a
-	// paused worker that cannot report.
+	// RSS and CPU straight from /proc for the processes we own, each with
+	// its descendants (a worker may be a tree: npm start, a shell script):
+	// right even for a paused worker that cannot report.
 	var rss, rssTotal int64
 	pids := v.procs.pids()
-	for _, pid := range pids {
-		if r, err := procstat.RSS(pid); err == nil {
-			rss = max(rss, r)
-			rssTotal += r
+	if us, errs, err := procstat.TreesUsage(pids); err == nil {
+		for i, u := range us {
+			if errs[i] == nil {
+				rss = max(rss, u.RSS)
+				rssTotal += u.RSS
+			}
 		}
 	}
 	if rss == 0 {

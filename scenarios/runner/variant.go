@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	amqp "github.com/rabbitmq/amqp091-go"
+
 	"github.com/benchmq/bench/chaos/timeline"
 	"github.com/benchmq/bench/internal/ledger"
 	"github.com/benchmq/bench/internal/loadgen"
@@ -57,6 +59,8 @@ type variantRun struct {
 	phases      []loadgen.Phase     // stage load
 	samples     *series             // stage load
 	cpu         *cpuMeter           // stage load
+	bb          *blackBox           // stage load, black-box workers only
+	intended    *intendedTable      // stage load, black-box workers only
 
 	// Background work of the load stage, stopped by teardown.
 	stopLoad      context.CancelCauseFunc // ends the load and the drain early (an abort gate)
@@ -140,22 +144,38 @@ func (v *variantRun) upEnvironment(ctx context.Context) error {
 	v.env = e
 	v.r.setBroker(e.version, e.broker.Kind())
 	v.log.Info("broker", "url", redact.URL(e.directURL), "kind", e.broker.Kind(), "version", e.version)
-	if v.sc.Task != "" {
+	v.setQueues()
+	return nil
+}
+
+// setQueues names the queues the variant watches: the jobs' queue (where
+// job.publish puts them, or the task's or the event's), and where final
+// failures wait: the runtime's dead-letter queue, or a black box's
+// completion.dead_queue (none without one).
+func (v *variantRun) setQueues() {
+	switch {
+	case v.sc.Job.Publish.Queue != "":
+		v.queue = v.sc.Job.Publish.Queue
+	case v.sc.Task != "":
 		v.queue = worker.TaskQueue(v.sc.Task)
-	} else {
+	default:
 		v.queue = worker.EventQueue(v.sc.App, v.sc.Event)
+	}
+	if v.sc.BlackBox() {
+		v.deadQueue = v.sc.Completion.DeadQueue
+		return
 	}
 	v.deadQueue = worker.DeadQueue(v.queue)
 	v.retryQueues = worker.RetryQueues(v.queue, v.sc.Workers.Retry)
-	return nil
 }
 
 // startAccounting opens what counts every job: the ledger, the runner's own
 // broker connection (which claims the variant's queues: queues.go) and the
 // telemetry listener the workers report to.
 func (v *variantRun) startAccounting(context.Context) error {
-	v.ledger = ledger.New()
+	v.ledger = newLedger(v.sc)
 	v.coll = newCollector(v.ledger)
+	v.coll.blackBox = v.sc.BlackBox()
 	w, err := newWatcher(v.env.directURL, v.ledger, v.tidFor, v.log)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrEnvironment, redact.Error(err, v.env.directURL))
@@ -186,6 +206,9 @@ func (v *variantRun) startAccounting(context.Context) error {
 // every one consumes. The broker URL goes to them in their environment, never
 // in a file under the output directory.
 func (v *variantRun) startWorkers(ctx context.Context) error {
+	if v.sc.OwnWorker() {
+		return v.startOwnWorkers(ctx)
+	}
 	wc := simworker.FromScenario(v.sc)
 	wc.DependencyURL = v.env.depURL
 	wc.Seed = v.r.seed + int64(v.index)
@@ -193,8 +216,7 @@ func (v *variantRun) startWorkers(ctx context.Context) error {
 	if err := simworker.WriteConfig(cfgPath, wc); err != nil {
 		return fmt.Errorf("%w: %w", ErrEnvironment, err)
 	}
-	v.procs = newProcs(v.r.workerArgv, cfgPath, v.tel.Addr(), v.dir, v.r.seed+int64(v.index))
-	v.procs.env = []string{"AMQP_URL=" + v.env.workerURL}
+	v.procs = newProcs(simSpec(v.r.workerArgv, cfgPath, v.tel.Addr(), []string{"AMQP_URL=" + v.env.workerURL}), v.dir, v.r.seed+int64(v.index))
 	if err := v.procs.startAll(v.sc.Workers.Processes); err != nil {
 		return fmt.Errorf("%w: %w", ErrEnvironment, err)
 	}
@@ -206,17 +228,16 @@ func (v *variantRun) startWorkers(ctx context.Context) error {
 func (v *variantRun) prepareLoad(ctx context.Context) error {
 	consumeCtx, stop := context.WithCancel(ctx)
 	v.stopConsumers = stop
-	if err := v.watch.consumeDead(consumeCtx, v.deadQueue); err != nil {
+	if err := v.startConsumers(consumeCtx); err != nil {
+		if errors.Is(err, ErrEnvironment) {
+			return err
+		}
 		return fmt.Errorf("%w: %w", ErrEnvironment, err)
 	}
-	if v.sc.Job.Emit != "" {
-		if err := v.watch.consumeEvents(consumeCtx, v.sc.Job.Emit); err != nil {
-			return fmt.Errorf("%w: %w", ErrEnvironment, err)
-		}
-	}
-	exchange, key := "", v.queue
-	if v.sc.Event != "" {
-		exchange, key = v.sc.Event, ""
+	exchange, key := v.destination()
+	message, err := v.messageHook()
+	if err != nil {
+		return err
 	}
 	v.phases = make([]loadgen.Phase, len(v.sc.Load))
 	for i, p := range v.sc.Load {
@@ -234,12 +255,64 @@ func (v *variantRun) prepareLoad(ctx context.Context) error {
 			v.published.Add(1)
 		},
 		OnConfirmed: func(seq int64, ack bool, _ time.Duration) { v.ledger.Confirmed(seq, ack) },
+		Message:     message,
 	})
 	if err != nil {
 		return fmt.Errorf("configure load generator: %w", err)
 	}
 	v.gen = gen
 	return nil
+}
+
+// startConsumers starts the runner's consumers: of the dead letters and
+// emitted events of the simulated worker and the runtime (white-box), or of a
+// black box's completion events and dead queue.
+func (v *variantRun) startConsumers(ctx context.Context) error {
+	switch modeOf(v.sc) {
+	case modeBlackBox:
+		v.intended = &intendedTable{}
+		v.bb = &blackBox{v: v}
+		return v.bb.start(ctx)
+	case modeWhiteBox:
+		// The service's dead-letter queue: the runtime's name for the queue,
+		// holding the run's jobs only by their headers; anything else in it
+		// stays there.
+		_, exists, err := v.watch.inspectQueue(v.deadQueue)
+		if err != nil {
+			return err
+		}
+		if !exists {
+			v.log.Warn("the runtime's dead-letter queue does not exist: dead letters are not counted", "queue", v.deadQueue)
+			return nil
+		}
+		return v.watch.consumeDead(ctx, v.deadQueue, deadLetters{hold: true, mine: func(d *amqp.Delivery) (int64, bool) {
+			seq, ok := seqHeader(d)
+			tid, _ := d.Headers[worker.HeaderTID].(string)
+			return seq, ok && tid == v.tidFor(seq)
+		}})
+	}
+	if err := v.watch.consumeDead(ctx, v.deadQueue, deadLetters{mine: seqHeader}); err != nil {
+		return err
+	}
+	if v.sc.Job.Emit != "" {
+		return v.watch.consumeEmitted(ctx, v.sc.Job.Emit)
+	}
+	return nil
+}
+
+// destination is where the jobs are published: job.publish, or the task's
+// queue, or the event's exchange.
+func (v *variantRun) destination() (exchange, key string) {
+	p := v.sc.Job.Publish
+	switch {
+	case p.Exchange != "":
+		return p.Exchange, p.RoutingKey
+	case p.Queue != "":
+		return "", p.Queue
+	case v.sc.Event != "":
+		return v.sc.Event, ""
+	}
+	return "", v.queue
 }
 
 // execute runs the load with the sampler, the live state (progress line,
@@ -249,6 +322,9 @@ func (v *variantRun) prepareLoad(ctx context.Context) error {
 func (v *variantRun) execute(ctx context.Context) loadOutcome {
 	out := loadOutcome{start: time.Now()}
 	v.coll.loadStart.Store(out.start.UnixNano())
+	if v.intended != nil {
+		v.intended.begin(out.start)
+	}
 	v.samples = &series{}
 	v.cpu = newCPUMeter()
 	v.cpu.begin(v.procs.pids())

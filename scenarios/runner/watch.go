@@ -40,8 +40,21 @@ func newWatcher(url string, l *ledger.Ledger, tidFor func(int64) string, log *sl
 	return &watcher{conn: conn, ledger: l, tidFor: tidFor, log: log}, nil
 }
 
-// consumeDead counts every job the runtime dead-lettered into queue.
-func (w *watcher) consumeDead(ctx context.Context, queue string) error {
+// deadLetters says how consumeDead reads a dead-letter queue.
+type deadLetters struct {
+	// mine returns the run's sequence number of a message, false for a
+	// message that is not one of the run's jobs.
+	mine func(*amqp.Delivery) (int64, bool)
+	// hold leaves messages that are not the run's unacked until the consumer
+	// ends, so they go back to a queue bench does not own; without it they
+	// are acked (the queue is the run's own).
+	hold bool
+	// record, if set, records a dead letter instead of the ledger alone.
+	record func(seq int64, attempts int)
+}
+
+// consumeDead counts the jobs dead-lettered into queue.
+func (w *watcher) consumeDead(ctx context.Context, queue string, dl deadLetters) error {
 	ch, err := w.conn.Channel()
 	if err != nil {
 		return fmt.Errorf("open channel: %w", err)
@@ -58,11 +71,17 @@ func (w *watcher) consumeDead(ctx context.Context, queue string) error {
 		defer w.wg.Done()
 		defer ch.Close()
 		for d := range deliveries {
-			seq, ok := worker.HeaderInt(d.Headers, loadgen.HeaderSeq)
+			seq, ok := dl.mine(&d)
 			attempts, _ := worker.HeaderInt(d.Headers, worker.HeaderAttempts)
-			if ok {
+			switch {
+			case ok && dl.record != nil:
+				dl.record(seq, int(attempts))
+				w.dead.Add(1)
+			case ok:
 				w.ledger.Final(seq, ledger.DeadLettered, int(attempts))
 				w.dead.Add(1)
+			case dl.hold:
+				continue
 			}
 			_ = d.Ack(false)
 		}
@@ -70,42 +89,74 @@ func (w *watcher) consumeDead(ctx context.Context, queue string) error {
 	return nil
 }
 
-// consumeEvents checks every event emitted by a job: its TID must be the TID of
-// the job that emitted it (the body carries the job's sequence number).
-func (w *watcher) consumeEvents(ctx context.Context, event string) error {
+// seqHeader reads the sequence number the load generator put on a job.
+func seqHeader(d *amqp.Delivery) (int64, bool) { return worker.HeaderInt(d.Headers, loadgen.HeaderSeq) }
+
+// consumeEmitted checks every event emitted by a simulated job: its TID must
+// be the TID of the job that emitted it (the body carries the job's
+// sequence number).
+func (w *watcher) consumeEmitted(ctx context.Context, event string) error {
+	if _, err := w.ensureExchange(event); err != nil {
+		return err
+	}
+	return w.consumeEvents(ctx, event, func(d *amqp.Delivery) {
+		if len(d.Body) != 8 {
+			w.ledger.Emitted(false)
+			return
+		}
+		seq := int64(binary.LittleEndian.Uint64(d.Body))
+		tid, _ := d.Headers[worker.HeaderTID].(string)
+		w.ledger.Emitted(tid == w.tidFor(seq))
+	})
+}
+
+// consumeEvents binds a queue of the runner's own (exclusive, deleted with
+// its channel) to the fanout exchange and hands every message to handle,
+// from one goroutine.
+func (w *watcher) consumeEvents(ctx context.Context, exchange string, handle func(*amqp.Delivery)) error {
 	ch, err := w.conn.Channel()
 	if err != nil {
 		return fmt.Errorf("open channel: %w", err)
 	}
-	if err := ch.ExchangeDeclare(event, amqp.ExchangeFanout, true, false, false, false, nil); err != nil {
-		return fmt.Errorf("declare exchange %q: %w", event, err)
-	}
 	q, err := ch.QueueDeclare("", false, true, true, false, nil)
 	if err != nil {
-		return fmt.Errorf("declare event queue: %w", err)
+		ch.Close()
+		return fmt.Errorf("declare the runner's queue for %q: %w", exchange, err)
 	}
-	if err := ch.QueueBind(q.Name, "", event, false, nil); err != nil {
-		return fmt.Errorf("bind event queue to %q: %w", event, err)
+	if err := ch.QueueBind(q.Name, "", exchange, false, nil); err != nil {
+		return fmt.Errorf("bind the runner's queue to %q: %w", exchange, err)
 	}
 	deliveries, err := ch.ConsumeWithContext(ctx, q.Name, "bench-runner-events", true, true, false, false, nil)
 	if err != nil {
-		return fmt.Errorf("consume events: %w", err)
+		return fmt.Errorf("consume events of %q: %w", exchange, err)
 	}
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
 		defer ch.Close()
 		for d := range deliveries {
-			if len(d.Body) != 8 {
-				w.ledger.Emitted(false)
-				continue
-			}
-			seq := int64(binary.LittleEndian.Uint64(d.Body))
-			tid, _ := d.Headers[worker.HeaderTID].(string)
-			w.ledger.Emitted(tid == w.tidFor(seq))
+			handle(&d)
 		}
 	}()
 	return nil
+}
+
+// ensureExchange declares a durable fanout exchange (the runtime's kind of
+// event exchange) unless it exists; declared says the run created it.
+func (w *watcher) ensureExchange(name string) (declared bool, err error) {
+	exists, err := w.exchangeExists(name)
+	if err != nil || exists {
+		return false, err
+	}
+	ch, err := w.conn.Channel()
+	if err != nil {
+		return false, fmt.Errorf("open channel: %w", err)
+	}
+	defer ch.Close()
+	if err := ch.ExchangeDeclare(name, amqp.ExchangeFanout, true, false, false, false, nil); err != nil {
+		return false, fmt.Errorf("declare exchange %q: %w", name, err)
+	}
+	return true, nil
 }
 
 // depth returns the ready count of a queue (0 when it doesn't exist).
