@@ -151,6 +151,10 @@ func gated(m Metric, floor float64) Metric {
 
 // jobsDone is the number of distinct jobs with a final outcome.
 func jobsDone(v *Variant) int64 {
+	if v.Ledger.Finished > 0 {
+		return v.Ledger.Finished
+	}
+	// Results written before finished existed counted every success record.
 	return v.Ledger.Succeeded + v.Ledger.Recovered - v.Ledger.Duplicates
 }
 

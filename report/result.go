@@ -156,7 +156,8 @@ type Ledger struct {
 	Retries       int64 `json:"retries"`
 	TIDMismatches int64 `json:"tid_mismatches"`
 
-	Emitted int64 `json:"emitted,omitempty"` // events emitted by the job and seen by the runner
+	Emitted  int64 `json:"emitted,omitempty"`  // events emitted by the job and seen by the runner
+	Finished int64 `json:"finished,omitempty"` // distinct jobs with a final outcome (each counted once)
 
 	// Unobserved names the counts this variant's mode cannot see
 	// ("retries", "redelivered" of a black-box worker): they are null in

@@ -156,22 +156,27 @@ func (l *Ledger) Final(seq int64, o Outcome, attempts int) bool {
 	first := *s&(bitSucceeded|bitRecovered|bitDead) == 0
 	dup := false
 	switch o {
+	// A job counts once as succeeded or recovered, by its first final
+	// outcome: a later record is a duplicate, never a second success.
 	case Succeeded:
 		dup = !first
+		if first {
+			l.c.Succeeded++
+		}
 		*s |= bitSucceeded
-		l.c.Succeeded++
 	case Recovered:
 		// After a dead-lettering alone this is the same outcome's second record.
 		dup = *s&(bitSucceeded|bitRecovered) != 0
-		if *s&bitRecovered == 0 && (!l.opts.DeadIsRecovery || *s&bitDead == 0) {
+		if !dup && (!l.opts.DeadIsRecovery || *s&bitDead == 0) {
 			l.c.Recovered++
 		}
 		*s |= bitRecovered
 	case DeadLettered:
+		// dead_lettered counts the distinct jobs that reached .dead, whatever came first.
 		dup = *s&(bitSucceeded|bitDead) != 0
 		if *s&bitDead == 0 {
 			l.c.DeadLettered++
-			if l.opts.DeadIsRecovery && *s&bitRecovered == 0 {
+			if !dup && l.opts.DeadIsRecovery && *s&bitRecovered == 0 {
 				l.c.Recovered++
 			}
 		}

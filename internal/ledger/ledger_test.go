@@ -57,7 +57,7 @@ func TestDuplicatedCompletionIsCounted(t *testing.T) {
 			l.Final(seq, Succeeded, 1)
 		}
 	})
-	if c.Lost != 0 || c.Duplicates != 1 || c.Succeeded != 1001 || c.Final != 1000 {
+	if c.Lost != 0 || c.Duplicates != 1 || c.Succeeded != 1000 || c.Final != 1000 {
 		t.Fatalf("counts = %+v", c)
 	}
 }

@@ -66,7 +66,7 @@ func (v *variantRun) snapshot(now, start time.Time) live.Snapshot {
 	rv := report.Variant{Name: v.v.Name, Params: v.v.Params}
 	// Lost and unconfirmed are known only at the end: left at zero.
 	rv.Ledger = report.Ledger{Published: c.Published, Confirmed: c.Confirmed,
-		Succeeded: c.Succeeded, Recovered: c.Recovered, DeadLettered: c.DeadLettered,
+		Succeeded: c.Succeeded, Recovered: c.Recovered, DeadLettered: c.DeadLettered, Finished: c.Final,
 		Duplicates: c.Duplicates, Redelivered: c.Redelivered, Retries: c.Retries,
 		TIDMismatches: c.TIDMismatches, Emitted: c.Emitted, Unobserved: v.unobserved()}
 	rv.LatencyMS.EndToEnd = v.coll.liveEndToEnd()

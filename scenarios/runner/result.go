@@ -17,7 +17,7 @@ func (v *variantRun) collect(rv *report.Variant, out loadOutcome, interrupted bo
 	c := v.ledger.Counts()
 	rv.Ledger = report.Ledger{
 		Published: c.Published, Confirmed: c.Confirmed, Unconfirmed: c.Unconfirmed,
-		Succeeded: c.Succeeded, Recovered: c.Recovered, DeadLettered: c.DeadLettered,
+		Succeeded: c.Succeeded, Recovered: c.Recovered, DeadLettered: c.DeadLettered, Finished: c.Final,
 		Lost: c.Lost, Duplicates: c.Duplicates, Redelivered: c.Redelivered, Retries: c.Retries,
 		TIDMismatches: c.TIDMismatches, Emitted: c.Emitted, Unobserved: v.unobserved(),
 	}
@@ -25,7 +25,7 @@ func (v *variantRun) collect(rv *report.Variant, out loadOutcome, interrupted bo
 	if v.bb != nil {
 		rv.Warnings = append(rv.Warnings, v.bb.warnings()...)
 	}
-	if v.sc.Job.Emit != "" && c.Emitted < c.Succeeded-c.Duplicates {
+	if v.sc.Job.Emit != "" && c.Emitted < c.Succeeded {
 		rv.Warnings = append(rv.Warnings, fmt.Sprintf("%d jobs succeeded but only %d emitted events were seen", c.Succeeded, c.Emitted))
 	}
 	if n := v.foreign.Load(); n > 0 {
