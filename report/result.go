@@ -89,6 +89,10 @@ type Variant struct {
 	// from the load start to the end of the drain, summed over processes
 	// (respawned ones included); 0 when not measured.
 	WorkerCPUSeconds float64 `json:"worker_cpu_seconds,omitempty"`
+	// RunnerCPUSeconds is the user+system CPU time of the runner's own
+	// process (the load generator, the ledger, telemetry, the sampler) over
+	// the same window: the harness's cost on the machine it measures.
+	RunnerCPUSeconds float64 `json:"runner_cpu_seconds,omitempty"`
 	// Calibration is the broker+machine's raw capacity, measured just before
 	// the load; nil when not measured.
 	Calibration *Calibration `json:"calibration,omitempty"`

@@ -21,11 +21,31 @@ type Report struct {
 	Consume []*ConsumeFigure `json:"consume,omitempty"`
 	Publish *PublishFigure   `json:"publish,omitempty"`
 	Spike   []*SpikeFigure   `json:"spike,omitempty"`
-	Ledger  *LedgerFigure    `json:"ledger,omitempty"`
+	Ledger   *LedgerFigure   `json:"ledger,omitempty"`
+	Pipeline *PipelineFigure `json:"pipeline,omitempty"`
 	Targets []Target         `json:"targets"`
 
 	SpikeJobs int64 `json:"spike_jobs"`
 	SpikeSize int   `json:"spike_size_bytes"`
+}
+
+// PipelineFigure compares `bench run` with the raw publish+consume pair doing
+// the same broker work (PipeBench, PipeRaw).
+type PipelineFigure struct {
+	Jobs        int64 `json:"jobs"`
+	Concurrency int   `json:"concurrency"`
+	Prefetch    int   `json:"prefetch"`
+	// Rates are completed jobs per second; ClientCPU the CPU µs per job of the
+	// client processes (runner + workers for bench, the pair's process for
+	// raw); BrokerCPU the broker's CPU µs per job over each run's whole life.
+	Rates     map[string]Spread `json:"rates"`
+	ClientCPU map[string]Spread `json:"client_cpu_us_per_job"`
+	BrokerCPU map[string]Spread `json:"broker_cpu_us_per_job,omitempty"`
+	// BenchOverRaw is the completion rate's ratio, CPUOverRaw the client CPU's.
+	BenchOverRaw Spread `json:"bench_over_raw"`
+	CPUOverRaw   Spread `json:"cpu_over_raw"`
+
+	rate, cpu, broker map[string][]float64
 }
 
 // BrokerInfo says what was measured against.
@@ -122,6 +142,10 @@ func newReport(c *Config) *Report {
 	if c.has(SectionLedger) {
 		r.Ledger = &LedgerFigure{Jobs: c.LedgerJobs}
 	}
+	if c.has(SectionPipeline) {
+		r.Pipeline = &PipelineFigure{Jobs: c.PipelineJobs, Concurrency: c.PipelineConcurrency, Prefetch: c.PipelinePrefetch,
+			rate: map[string][]float64{}, cpu: map[string][]float64{}, broker: map[string][]float64{}}
+	}
 	return r
 }
 
@@ -168,6 +192,13 @@ func (r *Report) addSpike(impl string, prefetch, rep int, m spikeFigure) {
 	}
 }
 
+func (r *Report) addPipeline(impl string, rep int, f pipelineFigure) {
+	p := r.Pipeline
+	put(p.rate, impl, rep, f.rate)
+	put(p.cpu, impl, rep, f.clientCPU)
+	putKnown(p.broker, impl, rep, f.brokerCPU)
+}
+
 func (r *Report) addLedger(m ledgerFigure) {
 	l := r.Ledger
 	l.heap = append(l.heap, m.heapPerJob)
@@ -199,6 +230,9 @@ const (
 	targetSpikeRSSVsRaw  = 2.0
 	targetLedgerPerJob   = 16.0
 	targetSpikeRSSAtPref = 10
+	// Issue 15: the whole pipeline against the raw pair.
+	targetPipelineRate = 0.9
+	targetPipelineCPU  = 1.5
 )
 
 // finish computes the spreads and ratios and checks the targets.
@@ -238,6 +272,16 @@ func (r *Report) finish() {
 		if f.Prefetch == targetSpikeRSSAtPref {
 			r.check(fmt.Sprintf("spike peak RSS runtime/raw prefetch %d", f.Prefetch), f.RuntimeOverRaw, targetSpikeRSSVsRaw, false)
 		}
+	}
+	if p := r.Pipeline; p != nil {
+		p.Rates, p.ClientCPU = spreads(p.rate), spreads(p.cpu)
+		if len(p.broker) > 0 {
+			p.BrokerCPU = spreads(p.broker)
+		}
+		p.BenchOverRaw = ratio(p.rate, PipeBench, PipeRaw)
+		p.CPUOverRaw = ratio(p.cpu, PipeBench, PipeRaw)
+		r.check("pipeline completion bench/raw", p.BenchOverRaw, targetPipelineRate, true)
+		r.check("pipeline client CPU per job bench/raw", p.CPUOverRaw, targetPipelineCPU, false)
 	}
 	if l := r.Ledger; l != nil {
 		l.HeapPerJob, l.AllocPerJob, l.StatePerJob = Summarize(l.heap), Summarize(l.alloc), Summarize(l.state)
@@ -362,6 +406,17 @@ func (r *Report) Print(w io.Writer) error {
 				f.PeakRSS[ImplRaw].format(formatBytes), formatBytes(f.HWM[ImplRaw].Median), formatBytes(f.Idle[ImplRaw].Median),
 				f.PeakRSS[ImplRuntime].format(formatBytes), formatBytes(f.HWM[ImplRuntime].Median), formatBytes(f.Idle[ImplRuntime].Median),
 				f.RuntimeOverRaw.format(formatRatio))
+		}
+		p("\n")
+	}
+	if f := r.Pipeline; f != nil {
+		p("pipeline: %d × %d B no-op jobs as one spike, 1 worker process, concurrency %d, prefetch %d, confirms; median [min–max] of %d\n",
+			f.Jobs, r.Size, f.Concurrency, f.Prefetch, len(f.BenchOverRaw.Values))
+		p("\traw amqp091-go pair\tbench run\tbench/raw\t\n")
+		p("completed jobs/s\t%s\t%s\t%s\t\n", f.Rates[PipeRaw].format(formatRate), f.Rates[PipeBench].format(formatRate), f.BenchOverRaw.format(formatRatio))
+		p("client CPU µs/job\t%s\t%s\t%s\t\n", f.ClientCPU[PipeRaw].format(us), f.ClientCPU[PipeBench].format(us), f.CPUOverRaw.format(formatRatio))
+		if f.BrokerCPU != nil {
+			p("broker CPU µs/job\t%s\t%s\t\t\n", f.BrokerCPU[PipeRaw].format(us), f.BrokerCPU[PipeBench].format(us))
 		}
 		p("\n")
 	}

@@ -91,6 +91,7 @@ func (v *variantRun) collect(rv *report.Variant, out loadOutcome, interrupted bo
 	rv.Breaker = v.breaker()
 	rv.Peak = v.peaks()
 	rv.WorkerCPUSeconds = out.cpu.Seconds()
+	rv.RunnerCPUSeconds = out.runnerCPU.Seconds()
 	rv.Calibration = v.calibration
 	rv.Warnings = append(rv.Warnings, v.warnings...)
 	rv.Faults = v.faults(out.applied, start, c.Lost)
