@@ -122,7 +122,7 @@ func TestReportTargetsAndPrint(t *testing.T) {
 		"spike peak RSS runtime/raw prefetch 10":               false,
 		"ledger heap bytes/job at 1000 jobs":                   true,
 		// 0.95 and 0.87: median 0.91 meets ≥ 0.9; CPU 1.4 and 1.6: median 1.5 meets ≤ 1.5.
-		"pipeline completion bench/raw":          true,
+		"pipeline completion bench/raw":         true,
 		"pipeline client CPU per job bench/raw": true,
 	} {
 		got, ok := met[name]

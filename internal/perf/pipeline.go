@@ -191,4 +191,3 @@ func publishAndConsume(ctx context.Context, url string, a childArgs, t *tally) e
 	}
 	return <-consumed
 }
-

@@ -18,12 +18,12 @@ type Report struct {
 	Messages int64      `json:"messages"`
 	Size     int        `json:"size_bytes"`
 
-	Consume []*ConsumeFigure `json:"consume,omitempty"`
-	Publish *PublishFigure   `json:"publish,omitempty"`
-	Spike   []*SpikeFigure   `json:"spike,omitempty"`
-	Ledger   *LedgerFigure   `json:"ledger,omitempty"`
-	Pipeline *PipelineFigure `json:"pipeline,omitempty"`
-	Targets []Target         `json:"targets"`
+	Consume  []*ConsumeFigure `json:"consume,omitempty"`
+	Publish  *PublishFigure   `json:"publish,omitempty"`
+	Spike    []*SpikeFigure   `json:"spike,omitempty"`
+	Ledger   *LedgerFigure    `json:"ledger,omitempty"`
+	Pipeline *PipelineFigure  `json:"pipeline,omitempty"`
+	Targets  []Target         `json:"targets"`
 
 	SpikeJobs int64 `json:"spike_jobs"`
 	SpikeSize int   `json:"spike_size_bytes"`
