@@ -147,7 +147,8 @@ func (sm *sampler) sample(now, start time.Time) {
 	// right even for a paused worker that cannot report.
 	var rss, rssTotal int64
 	pids := v.procs.pids()
-	if us, errs, err := procstat.TreesUsage(pids); err == nil {
+	us, errs, err := procstat.TreesUsage(pids)
+	if err == nil {
 		for i, u := range us {
 			if errs[i] == nil {
 				rss = max(rss, u.RSS)
@@ -174,7 +175,8 @@ func (sm *sampler) sample(now, start time.Time) {
 
 	pub := v.published.Load()
 	done := v.coll.completed.Load()
-	cpu := v.cpu.read(pids)
+	// The same reading gives the CPU: /proc is read once per sample.
+	cpu := v.cpu.update(pids, us, errs, err)
 	row[report.SeriesWorkerCPU] = cpu.Seconds()
 	dt := now.Sub(sm.lastT).Seconds()
 	if dt > 0 {
