@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
+	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -176,5 +179,78 @@ func BenchmarkAppendOutcome(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf = AppendOutcome(buf[:0], o)
+	}
+}
+
+// seqConn is a net.Conn that records which outcomes each Write carried.
+type seqConn struct {
+	net.Conn
+	mu      sync.Mutex
+	written map[int64]bool
+	writes  int
+	fail    error
+}
+
+func (s *seqConn) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail != nil {
+		return 0, s.fail
+	}
+	s.writes++
+	n := len(p)
+	for len(p) > 0 {
+		if p[0] != frameOutcome || len(p) < 2+outcomeSize {
+			panic("seqConn: not an outcome frame")
+		}
+		o, err := decodeOutcome(p[2 : 2+outcomeSize])
+		if err != nil {
+			panic(err)
+		}
+		s.written[o.Seq] = true
+		p = p[2+outcomeSize:]
+	}
+	return n, nil
+}
+
+func (s *seqConn) has(seq int64) bool { s.mu.Lock(); defer s.mu.Unlock(); return s.written[seq] }
+
+// OutcomeThen runs each record's then once, after the write that carried it,
+// and shares writes between concurrent callers.
+func TestOutcomeThenRunsAfterTheWrite(t *testing.T) {
+	sc := &seqConn{written: map[int64]bool{}}
+	c := &Client{conn: sc}
+	c.cond = sync.NewCond(&c.mu)
+	const n = 20_000
+	var ran, early atomic.Int64
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for seq := int64(g); seq < n; seq += 8 {
+				c.OutcomeThen(Outcome{Seq: seq, Kind: Succeeded, Attempt: 1}, func(err error) {
+					if err != nil || !sc.has(seq) {
+						early.Add(1)
+					}
+					ran.Add(1)
+				})
+			}
+		})
+	}
+	wg.Wait()
+	if ran.Load() != n || early.Load() != 0 {
+		t.Fatalf("then ran %d times (%d before its record was written or with an error), want %d", ran.Load(), early.Load(), n)
+	}
+	if len(sc.written) != n {
+		t.Fatalf("%d records written, want %d", len(sc.written), n)
+	}
+	t.Logf("%d records in %d writes", n, sc.writes)
+
+	// A failed write fails its records' thens and every later one.
+	sc.fail = errors.New("broken pipe")
+	var got []error
+	c.OutcomeThen(Outcome{Seq: n, Kind: Succeeded}, func(err error) { got = append(got, err) })
+	c.OutcomeThen(Outcome{Seq: n + 1, Kind: Succeeded}, func(err error) { got = append(got, err) })
+	if len(got) != 2 || !errors.Is(got[0], sc.fail) || !errors.Is(got[1], sc.fail) {
+		t.Fatalf("thens after a failed write got %v, want the write's error twice", got)
 	}
 }
