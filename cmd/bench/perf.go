@@ -29,7 +29,8 @@ var perfCLI = cli{
 	about: `Measures the runtime and the load generator against raw amqp091-go (and the watermill-amqp
 peer when --peer is given), side by side, interleaved and repeated: consume throughput per
 prefetch, publish throughput, the spike's worker memory, the whole pipeline (bench run on a
-no-op spike against a raw publish+consume pair), the ledger's bytes per job. Progress
+no-op spike against a raw publish+consume pair), the load generator's accuracy at
+steady rates, the ledger's bytes per job. Progress
 goes to stderr, the tables to stdout. BENCHMARKS.md has the figures and the machine.`,
 	examples: []string{
 		"bench perf --managed",
@@ -109,6 +110,8 @@ func parsePerf(args []string, s stdio) (cfg perf.Config, pf perfFlags, code int)
 	fs.Int64Var(&cfg.PipelineJobs, "pipeline-jobs", perf.DefaultPipelineJobs, "no-op jobs in the whole-pipeline spike (bench run against the raw publish+consume pair)")
 	fs.IntVar(&cfg.PipelineConcurrency, "pipeline-concurrency", perf.DefaultPipelineConcurrency, "handler goroutines of the pipeline's worker process (and of the raw pair's consumer)")
 	fs.IntVar(&cfg.PipelinePrefetch, "pipeline-prefetch", perf.DefaultPipelinePrefetch, "prefetch of the pipeline's worker process (and of the raw pair's consumer)")
+	fs.Float64SliceVar(&cfg.AccuracyRates, "accuracy-rates", perf.DefaultAccuracyRates(), "steady rates (jobs/s) at which the load generator's lateness is measured")
+	fs.DurationVar(&cfg.AccuracyFor, "accuracy-for", perf.DefaultAccuracyFor, "how long each accuracy rate runs")
 	fs.Int64Var(&cfg.LedgerJobs, "ledger-jobs", perf.DefaultLedgerJobs, "jobs in the ledger memory measurement")
 	fs.StringSliceVar(&cfg.Only, "only", nil, fmt.Sprintf("run only these sections %v", perf.Sections()))
 	fs.StringVar(&cfg.Peer, "peer", "", "watermill-amqp peer binary (build: cd internal/perf/watermillpeer && go build); empty = leave watermill out")

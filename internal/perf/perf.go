@@ -29,11 +29,13 @@ const (
 	SectionLedger  = "ledger"
 	// SectionPipeline is the whole pipeline: `bench run` against raw amqp091-go.
 	SectionPipeline = "pipeline"
+	// SectionAccuracy is the load generator's accuracy at steady rates.
+	SectionAccuracy = "accuracy"
 )
 
 // Sections lists every section in run order.
 func Sections() []string {
-	return []string{SectionConsume, SectionPublish, SectionSpike, SectionPipeline, SectionLedger}
+	return []string{SectionConsume, SectionPublish, SectionSpike, SectionPipeline, SectionAccuracy, SectionLedger}
 }
 
 // Defaults of the zero values of Config.
@@ -52,6 +54,7 @@ const (
 	DefaultPipelineJobs        = 50_000
 	DefaultPipelineConcurrency = 4
 	DefaultPipelinePrefetch    = 100
+	DefaultAccuracyFor         = 10 * time.Second
 
 	defaultWindow = 1024 // unconfirmed publishes: the load generator's default
 )
@@ -73,6 +76,10 @@ type ConfigError struct{ Err error }
 func (e *ConfigError) Error() string { return "invalid perf config: " + e.Err.Error() }
 
 func (e *ConfigError) Unwrap() error { return e.Err }
+
+// DefaultAccuracyRates are the steady rates of the accuracy section: up to
+// past what one generator process holds on a 2-core machine.
+func DefaultAccuracyRates() []float64 { return []float64{2000, 5000, 8000, 12000} }
 
 // DefaultPrefetches are the consume prefetch counts measured when
 // Config.Prefetches is nil.
@@ -121,6 +128,11 @@ type Config struct {
 	PipelineJobs        int64
 	PipelineConcurrency int
 	PipelinePrefetch    int
+	// AccuracyRates are the steady rates (jobs/s) at which the load generator's
+	// lateness is measured, each for AccuracyFor; nil means
+	// DefaultAccuracyRates, 0 DefaultAccuracyFor.
+	AccuracyRates []float64
+	AccuracyFor   time.Duration
 	// LedgerJobs is the size of the ledger measurement; 0 means DefaultLedgerJobs.
 	LedgerJobs int64
 	// Only limits the run to these sections; nil means all of Sections().
@@ -172,6 +184,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.LedgerJobs == 0 {
 		c.LedgerJobs = DefaultLedgerJobs
+	}
+	if c.AccuracyRates == nil {
+		c.AccuracyRates = DefaultAccuracyRates()
+	}
+	if c.AccuracyFor == 0 {
+		c.AccuracyFor = DefaultAccuracyFor
 	}
 	if c.PipelineJobs == 0 {
 		c.PipelineJobs = DefaultPipelineJobs
@@ -239,6 +257,14 @@ func (c *Config) validate() error {
 	if c.Bench == nil && c.has(SectionPipeline) {
 		errs = append(errs, errors.New("bench: required for the pipeline section"))
 	}
+	for _, rate := range c.AccuracyRates {
+		if rate <= 0 {
+			errs = append(errs, fmt.Errorf("accuracy rate %g: must be positive", rate))
+		}
+	}
+	if c.AccuracyFor < 0 {
+		errs = append(errs, fmt.Errorf("accuracy for %v: must not be negative", c.AccuracyFor))
+	}
 	if c.LedgerJobs < 1 {
 		errs = append(errs, fmt.Errorf("ledger jobs %d: must be at least 1", c.LedgerJobs))
 	}
@@ -277,7 +303,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, &ConfigError{Err: err}
 	}
 	r := &run{cfg: &cfg, rep: newReport(&cfg)}
-	if cfg.has(SectionConsume) || cfg.has(SectionPublish) || cfg.has(SectionSpike) || cfg.has(SectionPipeline) {
+	if cfg.has(SectionConsume) || cfg.has(SectionPublish) || cfg.has(SectionSpike) || cfg.has(SectionPipeline) || cfg.has(SectionAccuracy) {
 		a, err := dialAdmin(cfg.URL)
 		if err != nil {
 			return nil, r.redact(err)
@@ -290,7 +316,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	// Section by section, so that no section's aftermath on the broker (the
 	// spike's 40 MiB through the message store) lands in another's figures;
 	// within a section the implementations alternate, repetition by repetition.
-	for _, section := range []func(context.Context, int) error{r.consumeRep, r.publishRep, r.spikeRep, r.pipelineRep} {
+	for _, section := range []func(context.Context, int) error{r.consumeRep, r.publishRep, r.spikeRep, r.pipelineRep, r.accuracyRep} {
 		for i := range cfg.Repeat {
 			if err := section(ctx, i); err != nil {
 				return nil, r.redact(err)

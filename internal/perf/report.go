@@ -18,15 +18,33 @@ type Report struct {
 	Messages int64      `json:"messages"`
 	Size     int        `json:"size_bytes"`
 
-	Consume  []*ConsumeFigure `json:"consume,omitempty"`
-	Publish  *PublishFigure   `json:"publish,omitempty"`
-	Spike    []*SpikeFigure   `json:"spike,omitempty"`
-	Ledger   *LedgerFigure    `json:"ledger,omitempty"`
-	Pipeline *PipelineFigure  `json:"pipeline,omitempty"`
-	Targets  []Target         `json:"targets"`
+	Consume  []*ConsumeFigure  `json:"consume,omitempty"`
+	Publish  *PublishFigure    `json:"publish,omitempty"`
+	Spike    []*SpikeFigure    `json:"spike,omitempty"`
+	Ledger   *LedgerFigure     `json:"ledger,omitempty"`
+	Pipeline *PipelineFigure   `json:"pipeline,omitempty"`
+	Accuracy []*AccuracyFigure `json:"accuracy,omitempty"`
+	Targets  []Target          `json:"targets"`
 
 	SpikeJobs int64 `json:"spike_jobs"`
 	SpikeSize int   `json:"spike_size_bytes"`
+}
+
+// AccuracyFigure is the load generator's accuracy at one steady rate: sends
+// later than the late threshold (10 ms) as a fraction of all, and the lateness
+// distribution in ms; each over the repetitions.
+type AccuracyFigure struct {
+	Rate         float64 `json:"rate"`
+	Seconds      float64 `json:"seconds"`
+	Sent         Spread  `json:"sent"`
+	Achieved     Spread  `json:"achieved_per_s"`
+	LateFraction Spread  `json:"late_fraction"`
+	P50MS        Spread  `json:"p50_ms"`
+	P99MS        Spread  `json:"p99_ms"`
+	P999MS       Spread  `json:"p999_ms"`
+	MaxMS        Spread  `json:"max_ms"`
+
+	sent, achieved, late, p50, p99, p999, max []float64
 }
 
 // PipelineFigure compares `bench run` with the raw publish+consume pair doing
@@ -142,6 +160,11 @@ func newReport(c *Config) *Report {
 	if c.has(SectionLedger) {
 		r.Ledger = &LedgerFigure{Jobs: c.LedgerJobs}
 	}
+	if c.has(SectionAccuracy) {
+		for _, rate := range c.AccuracyRates {
+			r.Accuracy = append(r.Accuracy, &AccuracyFigure{Rate: rate, Seconds: c.AccuracyFor.Seconds()})
+		}
+	}
 	if c.has(SectionPipeline) {
 		r.Pipeline = &PipelineFigure{Jobs: c.PipelineJobs, Concurrency: c.PipelineConcurrency, Prefetch: c.PipelinePrefetch,
 			rate: map[string][]float64{}, cpu: map[string][]float64{}, broker: map[string][]float64{}}
@@ -199,6 +222,17 @@ func (r *Report) addPipeline(impl string, rep int, f pipelineFigure) {
 	putKnown(p.broker, impl, rep, f.brokerCPU)
 }
 
+func (r *Report) addAccuracy(_ int, f accuracyFigure) {
+	for _, a := range r.Accuracy {
+		if a.Rate == f.rate {
+			a.sent = append(a.sent, float64(f.sent))
+			a.achieved = append(a.achieved, f.achieved)
+			a.late = append(a.late, float64(f.late)/float64(max(f.sent, 1)))
+			a.p50, a.p99, a.p999, a.max = append(a.p50, f.p50), append(a.p99, f.p99), append(a.p999, f.p999), append(a.max, f.max)
+		}
+	}
+}
+
 func (r *Report) addLedger(m ledgerFigure) {
 	l := r.Ledger
 	l.heap = append(l.heap, m.heapPerJob)
@@ -233,6 +267,10 @@ const (
 	// Issue 15: the whole pipeline against the raw pair.
 	targetPipelineRate = 0.9
 	targetPipelineCPU  = 1.5
+	// Issue 15: one generator process at 5,000/s, fewer than 1 % of sends
+	// later than 10 ms.
+	targetAccuracyRate = 5000
+	targetAccuracyLate = 0.01
 )
 
 // finish computes the spreads and ratios and checks the targets.
@@ -282,6 +320,13 @@ func (r *Report) finish() {
 		p.CPUOverRaw = ratio(p.cpu, PipeBench, PipeRaw)
 		r.check("pipeline completion bench/raw", p.BenchOverRaw, targetPipelineRate, true)
 		r.check("pipeline client CPU per job bench/raw", p.CPUOverRaw, targetPipelineCPU, false)
+	}
+	for _, a := range r.Accuracy {
+		a.Sent, a.Achieved, a.LateFraction = Summarize(a.sent), Summarize(a.achieved), Summarize(a.late)
+		a.P50MS, a.P99MS, a.P999MS, a.MaxMS = Summarize(a.p50), Summarize(a.p99), Summarize(a.p999), Summarize(a.max)
+		if a.Rate == targetAccuracyRate {
+			r.check(fmt.Sprintf("generator sends later than 10 ms at %.0f/s (fraction)", a.Rate), a.LateFraction, targetAccuracyLate, false)
+		}
 	}
 	if l := r.Ledger; l != nil {
 		l.HeapPerJob, l.AllocPerJob, l.StatePerJob = Summarize(l.heap), Summarize(l.alloc), Summarize(l.state)
@@ -417,6 +462,17 @@ func (r *Report) Print(w io.Writer) error {
 		p("client CPU µs/job\t%s\t%s\t%s\t\n", f.ClientCPU[PipeRaw].format(us), f.ClientCPU[PipeBench].format(us), f.CPUOverRaw.format(formatRatio))
 		if f.BrokerCPU != nil {
 			p("broker CPU µs/job\t%s\t%s\t\t\n", f.BrokerCPU[PipeRaw].format(us), f.BrokerCPU[PipeBench].format(us))
+		}
+		p("\n")
+	}
+	if len(r.Accuracy) > 0 {
+		p("generator accuracy: steady %d B jobs into a queue nobody consumes, one generator process; median [min–max] of %d\n", r.Size, r.Repeat)
+		p("rate/s\tseconds\tachieved/s\tlater than 10 ms\tp50 ms\tp99 ms\tp99.9 ms\tmax ms\t\n")
+		pct := func(v float64) string { return fmt.Sprintf("%.2f%%", 100*v) }
+		ms2 := func(v float64) string { return fmt.Sprintf("%.2f", v) }
+		for _, a := range r.Accuracy {
+			p("%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", a.Rate, a.Seconds, a.Achieved.format(formatRate), a.LateFraction.format(pct),
+				a.P50MS.format(ms2), a.P99MS.format(ms2), a.P999MS.format(ms2), a.MaxMS.format(ms2))
 		}
 		p("\n")
 	}
