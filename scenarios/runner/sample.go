@@ -161,6 +161,9 @@ func (sm *sampler) sample(now, start time.Time) {
 	}
 	row[report.SeriesWorkerRSS] = float64(rss)
 	row[report.SeriesWorkerRSSTotal] = float64(rssTotal)
+	if own, err := procstat.RSS(0); err == nil {
+		row[report.SeriesRunnerRSS] = float64(own) // the harness's own memory: a soak holds it flat
+	}
 	row[report.SeriesWorkerHeap] = float64(heap)
 	row[report.SeriesWorkerInflight] = float64(inflight)
 	if unacked == 0 {
