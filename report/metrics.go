@@ -90,6 +90,7 @@ const (
 	SeriesWorkerRSS      = "worker_rss_bytes"
 	SeriesWorkerRSSTotal = "worker_rss_total_bytes"
 	SeriesRunnerRSS      = "runner_rss_bytes"
+	SeriesBrokerMemory   = "broker_memory_bytes"
 	SeriesWorkerHeap     = "worker_heap_bytes"
 	SeriesWorkerInflight = "worker_inflight"
 	SeriesGoroutines     = "worker_goroutines"

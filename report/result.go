@@ -94,6 +94,11 @@ type Variant struct {
 	// process (the load generator, the ledger, telemetry, the sampler) over
 	// the same window: the harness's cost on the machine it measures.
 	RunnerCPUSeconds float64 `json:"runner_cpu_seconds,omitempty"`
+	// BrokerStats says where queue_unacked (and broker_memory_bytes) came
+	// from: BrokerStatsManagement (the broker's own counts, from its
+	// management API) or BrokerStatsDerived (confirmed jobs without an
+	// outcome, minus those ready or in retry tiers; no broker memory).
+	BrokerStats string `json:"broker_stats,omitempty"`
 	// Calibration is the broker+machine's raw capacity, measured just before
 	// the load; nil when not measured.
 	Calibration *Calibration `json:"calibration,omitempty"`
@@ -234,6 +239,12 @@ type Summary struct {
 	P999  float64 `json:"p999"`
 	Max   float64 `json:"max"`
 }
+
+// Sources of Variant.BrokerStats.
+const (
+	BrokerStatsManagement = "management"
+	BrokerStatsDerived    = "derived"
+)
 
 // Lateness is how late the load generator sent its steady and ramp jobs
 // after their intended times: the summary in ms over those sends, and how

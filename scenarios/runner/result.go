@@ -93,6 +93,10 @@ func (v *variantRun) collect(rv *report.Variant, out loadOutcome, interrupted bo
 	rv.Peak = v.peaks()
 	rv.WorkerCPUSeconds = out.cpu.Seconds()
 	rv.RunnerCPUSeconds = out.runnerCPU.Seconds()
+	rv.BrokerStats = report.BrokerStatsDerived
+	if v.brokerStats.Load() {
+		rv.BrokerStats = report.BrokerStatsManagement
+	}
 	rv.Calibration = v.calibration
 	rv.Warnings = append(rv.Warnings, v.warnings...)
 	rv.Faults = v.faults(out.applied, start, c.Lost)

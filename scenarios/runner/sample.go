@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/benchmq/bench/chaos/broker"
 	"github.com/benchmq/bench/internal/procstat"
 	"github.com/benchmq/bench/report"
 )
@@ -166,7 +167,11 @@ func (sm *sampler) sample(now, start time.Time) {
 	}
 	row[report.SeriesWorkerHeap] = float64(heap)
 	row[report.SeriesWorkerInflight] = float64(inflight)
-	if unacked == 0 {
+	if counts, mem, ok := sm.brokerFigures(); ok {
+		// The broker counts what it delivered and has not had acked.
+		unacked = counts.Unacked
+		row[report.SeriesBrokerMemory] = float64(mem)
+	} else if unacked == 0 {
 		// The runtime does not see what its client library prefetched, so the
 		// broker-side view is derived: every confirmed job without a final outcome
 		// is ready, waiting in a retry tier, or delivered and not yet acked.
@@ -193,4 +198,26 @@ func (sm *sampler) sample(now, start time.Time) {
 	row[report.SeriesFailures] = float64(v.coll.failures.Load())
 	sm.lastT, sm.lastPub, sm.lastDone, sm.lastCPU = now, pub, done, cpu
 	sm.out.add(row)
+}
+
+// brokerFigures reads the job queue's counts and the broker's memory from the
+// management API, when the broker has it; ok is false without it or when it
+// did not answer within the sample's time.
+func (sm *sampler) brokerFigures() (broker.QueueCounts, int64, bool) {
+	st := sm.v.env.stats
+	if st == nil {
+		return broker.QueueCounts{}, 0, false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sampleEvery)
+	defer cancel()
+	c, err := st.Queue(ctx, sm.v.queue)
+	if err != nil {
+		return c, 0, false
+	}
+	mem, err := st.Memory(ctx)
+	if err != nil {
+		return c, 0, false
+	}
+	sm.v.brokerStats.Store(true)
+	return c, mem, true
 }

@@ -72,9 +72,10 @@ type variantRun struct {
 	bg            sync.WaitGroup
 	teardownOnce  sync.Once
 
-	published atomic.Int64
-	foreign   atomic.Int64 // most consumers on the queue that were not the run's
-	aborted   atomic.Pointer[report.Abort]
+	published   atomic.Int64
+	brokerStats atomic.Bool  // a sample read the broker's own figures (management API)
+	foreign     atomic.Int64 // most consumers on the queue that were not the run's
+	aborted     atomic.Pointer[report.Abort]
 }
 
 // loadOutcome is what the load stage measured.
