@@ -81,6 +81,9 @@ type sampler struct {
 	lastPub  int64
 	lastDone int64
 	lastCPU  time.Duration
+
+	lastCounts broker.QueueCounts // the broker's last answer (management API)
+	lastMem    int64
 }
 
 func (sm *sampler) run(ctx context.Context, start time.Time) {
@@ -200,13 +203,16 @@ func (sm *sampler) brokerFigures() (broker.QueueCounts, int64, bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), sampleEvery)
 	defer cancel()
 	c, err := st.Queue(ctx, sm.v.queue)
-	if err != nil {
-		return c, 0, false
+	var mem int64
+	if err == nil {
+		mem, err = st.Memory(ctx)
 	}
-	mem, err := st.Memory(ctx)
 	if err != nil {
-		return c, 0, false
+		// A slow or restarting broker: hold the last figures rather than mix
+		// in the derivation, which reads differently.
+		return sm.lastCounts, sm.lastMem, sm.v.brokerStats.Load()
 	}
 	sm.v.brokerStats.Store(true)
+	sm.lastCounts, sm.lastMem = c, mem
 	return c, mem, true
 }
