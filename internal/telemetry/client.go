@@ -22,6 +22,7 @@ type Client struct {
 
 	wake        chan struct{} // OutcomeThen queued a record while none was queued
 	stopFlusher chan struct{}
+	stopOnce    sync.Once
 	flusherDone chan struct{}
 	doneAt      []int // offsets in buf of the Done fields of OutcomeThen's records
 
@@ -109,9 +110,9 @@ func (c *Client) flushQueued() {
 	c.mu.Unlock()
 }
 
-// stop ends the flusher after it wrote what was queued.
+// stop ends the flusher after it wrote what was queued; once.
 func (c *Client) stop() {
-	close(c.stopFlusher)
+	c.stopOnce.Do(func() { close(c.stopFlusher) })
 	<-c.flusherDone
 }
 
