@@ -28,8 +28,8 @@ type Bus struct {
 // server-named queue bound to keys (none: reachable only by its name).
 func Dial(ctx context.Context, url string, keys ...string) (*Bus, error) {
 	conn, err := amqp.DialConfig(url, amqp.Config{
-		Heartbeat: 5 * time.Second,
-		Dial:      amqp.DefaultDial(10 * time.Second),
+		Heartbeat:  5 * time.Second,
+		Dial:       amqp.DefaultDial(10 * time.Second),
 		Properties: amqp.Table{"connection_name": "bench control"},
 	})
 	if err != nil {
