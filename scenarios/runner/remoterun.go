@@ -222,15 +222,28 @@ func (r *remote) measureClock(ctx context.Context, a *remoteAgent) error {
 	return nil
 }
 
-// watchLiveness marks an agent dead once it is silent for agentDeadAfter.
+// watchLiveness tells every agent once a second that the runner is alive
+// (an agent whose runner falls silent releases its part) and marks an agent
+// dead once it is silent for agentDeadAfter.
 func (r *remote) watchLiveness(ctx context.Context) {
 	tick := time.NewTicker(agentDeadAfter / 10)
 	defer tick.Stop()
+	var lastBeat time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		}
+		if time.Since(lastBeat) >= time.Second {
+			lastBeat = time.Now()
+			for _, a := range r.agents {
+				if !a.dead.Load() && !a.gone.Load() {
+					if err := r.send(ctx, a, agent.TypeHeartbeat, nil); err != nil && ctx.Err() == nil {
+						r.log.Warn("heartbeat", "agent", a.name(), "err", err)
+					}
+				}
+			}
 		}
 		now := time.Now().UnixNano()
 		for _, a := range r.agents {

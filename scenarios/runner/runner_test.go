@@ -29,6 +29,8 @@ func TestMain(m *testing.M) {
 		switch os.Args[1] {
 		case "worker":
 			os.Exit(testWorker(os.Args[2:]))
+		case "agent":
+			os.Exit(testAgent(os.Args[2:]))
 		case "idle":
 			idleWorker()
 		}

@@ -1,0 +1,289 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/benchmq/bench/internal/brokertest"
+	"github.com/benchmq/bench/report"
+)
+
+// testAgent is `bench agent` in this test binary: its workers are this
+// binary too.
+func testAgent(args []string) int {
+	if len(args) != 2 {
+		fmt.Fprintln(os.Stderr, "usage: agent NAME URL")
+		return 2
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return 3
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	err = RunAgent(ctx, AgentConfig{Name: args[0], URL: args[1], Labels: map[string]string{"role": "test"},
+		WorkerArgv: []string{exe, "worker"}, Dir: os.Getenv("BENCH_AGENT_DIR")})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 3
+	}
+	return 0
+}
+
+// nsHost is one "host" of the test: a network namespace whose only link is
+// a veth to the host, where a forwarder to the broker listens.
+type nsHost struct {
+	ns, veth           string
+	hostAddr, nodeAddr string
+	fwd                net.Listener
+	agent              *exec.Cmd
+	agentDone          chan struct{}
+}
+
+// netnsHosts creates n namespaces, each with a veth to the host on its own
+// /30 and nothing else: an agent there reaches the broker only through the
+// forwarder on the host's side of its veth. It skips the test where
+// namespaces cannot be made.
+func netnsHosts(t *testing.T, n int, upstream string) []*nsHost {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("agents on several hosts: creating network namespaces needs root")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("agents on several hosts: no ip command (apt-get install -y iproute2)")
+	}
+	subnet := freeSubnet(t)
+	id := fmt.Sprintf("%04x", os.Getpid()&0xffff)
+	var hosts []*nsHost
+	t.Cleanup(func() {
+		for _, h := range hosts {
+			h.stopAgent()
+			if h.fwd != nil {
+				h.fwd.Close()
+			}
+			_ = exec.Command("ip", "netns", "del", h.ns).Run()
+			_ = exec.Command("ip", "link", "del", h.veth).Run()
+		}
+	})
+	for i := range n {
+		h := &nsHost{ns: fmt.Sprintf("bench-agt-%s-%d", id, i+1), veth: fmt.Sprintf("ba%sh%d", id, i+1),
+			hostAddr: fmt.Sprintf("%s.%d", subnet, 4*i+1), nodeAddr: fmt.Sprintf("%s.%d", subnet, 4*i+2)}
+		hosts = append(hosts, h)
+		for _, args := range [][]string{
+			{"netns", "add", h.ns},
+			{"link", "add", h.veth, "type", "veth", "peer", "name", "eth0", "netns", h.ns},
+			{"addr", "add", h.hostAddr + "/30", "dev", h.veth},
+			{"link", "set", h.veth, "up"},
+			{"-n", h.ns, "addr", "add", h.nodeAddr + "/30", "dev", "eth0"},
+			{"-n", h.ns, "link", "set", "eth0", "up"},
+			{"-n", h.ns, "link", "set", "lo", "up"},
+		} {
+			if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+				if i == 0 && args[0] == "netns" {
+					t.Skipf("agents on several hosts: cannot create a network namespace here: %v: %s", err, out)
+				}
+				t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+			}
+		}
+		ln, err := net.Listen("tcp", h.hostAddr+":0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.fwd = ln
+		go forward(ln, upstream)
+	}
+	return hosts
+}
+
+// freeSubnet picks a 10.23x.y.0/24 that no route of this host uses.
+func freeSubnet(t *testing.T) string {
+	out, err := exec.Command("ip", "-4", "route", "show", "table", "all").Output()
+	if err != nil {
+		t.Skipf("agents on several hosts: read routes: %v", err)
+	}
+	for y := 17; y < 250; y++ {
+		s := fmt.Sprintf("10.237.%d", y)
+		if !strings.Contains(string(out), s+".") {
+			return s
+		}
+	}
+	t.Skip("agents on several hosts: no free subnet in 10.237.0.0/16")
+	return ""
+}
+
+// forward accepts connections on ln and pipes each to upstream.
+func forward(ln net.Listener, upstream string) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		wg.Go(func() {
+			defer c.Close()
+			u, err := net.Dial("tcp", upstream)
+			if err != nil {
+				return
+			}
+			defer u.Close()
+			done := make(chan struct{})
+			go func() { _, _ = io.Copy(u, c); u.Close(); close(done) }()
+			_, _ = io.Copy(c, u)
+			c.Close()
+			<-done
+		})
+	}
+}
+
+// startAgent runs an agent in the namespace, joined through its forwarder.
+func (h *nsHost) startAgent(t *testing.T, name string, brokerURL *url.URL) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := *brokerURL
+	u.Host = h.fwd.Addr().String()
+	cmd := exec.Command("ip", "netns", "exec", h.ns, exe, "agent", name, u.String())
+	cmd.Env = append(os.Environ(), "BENCH_WORKER=1", "BENCH_AGENT_DIR="+t.TempDir())
+	log, err := os.Create(t.TempDir() + "/agent.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h.agent, h.agentDone = cmd, make(chan struct{})
+	go func() { _ = cmd.Wait(); log.Close(); close(h.agentDone) }()
+}
+
+// stopAgent SIGTERMs the agent (SIGKILL after 20 s) and waits for it.
+func (h *nsHost) stopAgent() {
+	if h.agent == nil {
+		return
+	}
+	_ = syscall.Kill(-h.agent.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-h.agentDone:
+	case <-time.After(20 * time.Second):
+		_ = syscall.Kill(-h.agent.Process.Pid, syscall.SIGKILL)
+		<-h.agentDone
+	}
+	h.agent = nil
+}
+
+// killAgent SIGKILLs the agent alone, as a host that goes down: its workers
+// die with it.
+func (h *nsHost) killAgent() {
+	_ = h.agent.Process.Kill()
+	<-h.agentDone
+	h.agent = nil
+}
+
+// agentsScenario is a spike or steady load on 3 worker processes, placed on
+// the named agents or on this host.
+func agentsScenario(name, task, load string, agents []string) string {
+	s := `
+name: ` + name + `
+seed: 11
+app: bench
+task: ` + task + `
+workers: {processes: 3, concurrency: 8, prefetch: 20, timeout: 2s}
+job: {work: 1ms, fail_rate: 0.02}
+load:
+  - ` + load + `
+drain_timeout: 60s
+gates: [lost == 0]
+`
+	if len(agents) > 0 {
+		s += fmt.Sprintf("placement: {workers: {names: [%[1]s]}, generators: {names: [%[1]s]}, timeout: 30s}\n", strings.Join(agents, ", "))
+	}
+	return s
+}
+
+// Three agents, each in a network namespace that reaches only the broker,
+// run a spike and a steady load: one ledger, nothing lost, and the spike's
+// ledger equals a single-host run's.
+func TestAgentsOnThreeHosts(t *testing.T) {
+	brokerURL := brokertest.URL(t)
+	u, err := url.Parse(brokerURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts := netnsHosts(t, 3, u.Host)
+	var names []string
+	for i, h := range hosts {
+		name := fmt.Sprintf("%s-%d", brokertest.Name(t, "agt"), i+1)
+		names = append(names, name)
+		h.startAgent(t, name, u)
+	}
+
+	spikeTask := "bench.job." + brokertest.Name(t, "spike")
+	single := runScenario(t, agentsScenario("single", spikeTask, "spike: {jobs: 3000, size: 1KiB}", nil))
+	multi := runScenario(t, agentsScenario("agents", spikeTask, "spike: {jobs: 3000, size: 1KiB}", names))
+	checkLedgers(t, "spike", single.Ledger, multi.Ledger, 3000)
+	checkAgents(t, multi, names, 3000)
+
+	steady := runScenario(t, agentsScenario("agents-steady", "bench.job."+brokertest.Name(t, "steady"), "steady: {rate: 300/s, for: 3s, size: 1KiB}", names))
+	checkLedgers(t, "steady", steady.Ledger, steady.Ledger, 900)
+	checkAgents(t, steady, names, 900)
+	if e := steady.LatencyMS.EndToEnd; e.Count != 900 || e.P50 <= 0 {
+		t.Errorf("steady: end-to-end latency %+v, want one per job", e)
+	}
+}
+
+// checkLedgers compares a ledger with a single-host run's: the same jobs,
+// each finished once, none lost.
+func checkLedgers(t *testing.T, what string, single, multi report.Ledger, jobs int64) {
+	t.Helper()
+	for _, l := range []report.Ledger{single, multi} {
+		if l.Published != jobs || l.Confirmed != jobs || l.Finished != jobs || l.Lost != 0 || l.Duplicates != 0 || l.Unconfirmed != 0 || l.TIDMismatches != 0 {
+			t.Errorf("%s: ledger %+v, want %d jobs each finished once", what, l, jobs)
+		}
+	}
+	if single.Succeeded+single.Recovered != multi.Succeeded+multi.Recovered {
+		t.Errorf("%s: single host finished %d+%d, three hosts %d+%d", what, single.Succeeded, single.Recovered, multi.Succeeded, multi.Recovered)
+	}
+}
+
+// checkAgents checks the per-host account: every agent ran a worker and a
+// shard, the shards cover the jobs, and the clocks (one kernel here) agree
+// within the measured uncertainty.
+func checkAgents(t *testing.T, v report.Variant, names []string, jobs int64) {
+	t.Helper()
+	if len(v.Agents) != len(names) {
+		t.Fatalf("%d agents in the result, want %d: %+v", len(v.Agents), len(names), v.Agents)
+	}
+	var sum int64
+	for _, a := range v.Agents {
+		g := a.Generator
+		if len(a.Workers) != 1 || g == nil || a.Died {
+			t.Errorf("agent %+v: want one worker and a shard, alive", a)
+			continue
+		}
+		sum += g.Jobs
+		if g.Published != g.Jobs || g.Finished != g.Jobs || g.Lost != 0 {
+			t.Errorf("agent %s shard %+v: every job published and finished", a.Name, g)
+		}
+		if off := a.ClockOffsetMS; off > a.ClockUncertaintyMS+1 || off < -a.ClockUncertaintyMS-1 {
+			t.Errorf("agent %s: clock offset %.3f ms ± %.3f on the same kernel", a.Name, off, a.ClockUncertaintyMS)
+		}
+	}
+	if sum != jobs {
+		t.Errorf("shards hold %d jobs, want %d", sum, jobs)
+	}
+}
