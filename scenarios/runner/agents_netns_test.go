@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/benchmq/bench/internal/brokertest"
 	"github.com/benchmq/bench/report"
+	"github.com/benchmq/bench/report/live"
+	"github.com/benchmq/bench/scenarios"
 )
 
 // testAgent is `bench agent` in this test binary: its workers are this
@@ -285,5 +288,98 @@ func checkAgents(t *testing.T, v report.Variant, names []string, jobs int64) {
 	}
 	if sum != jobs {
 		t.Errorf("shards hold %d jobs, want %d", sum, jobs)
+	}
+}
+
+// An agent that dies mid-run (SIGKILL: its workers die with it) is reported
+// with when it was last heard; its shard stops where it was, the broker
+// requeues what its workers held, and the other agents finish the run.
+func TestAgentDiesMidRun(t *testing.T) {
+	brokerURL := brokertest.URL(t)
+	u, err := url.Parse(brokerURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts := netnsHosts(t, 3, u.Host)
+	var names []string
+	for i, h := range hosts {
+		name := fmt.Sprintf("%s-%d", brokertest.Name(t, "die"), i+1)
+		names = append(names, name)
+		h.startAgent(t, name, u)
+	}
+	yaml := strings.Replace(agentsScenario("agent-dies", "bench.job."+brokertest.Name(t, "dies"), "steady: {rate: 150/s, for: 5s, size: 1KiB}", names),
+		"drain_timeout: 60s", "drain_timeout: 15s", 1)
+	var once sync.Once
+	killed := make(chan struct{})
+	v := runScenarioWith(t, yaml, Options{OnSnapshot: func(s live.Snapshot) {
+		if s.Result.Ledger.Published >= 200 {
+			once.Do(func() { go func() { hosts[1].killAgent(); close(killed) }() })
+		}
+	}})
+	<-killed
+	var dead, alive int
+	for _, a := range v.Agents {
+		if !a.Died {
+			alive++
+			if g := a.Generator; g == nil || g.Published != g.Jobs {
+				t.Errorf("live agent %s: shard %+v not fully published", a.Name, g)
+			}
+			continue
+		}
+		dead++
+		if a.Name != names[1] || a.DiedAtS == nil || *a.DiedAtS <= 0 {
+			t.Errorf("dead agent %+v: want %s with the time it was last heard", a, names[1])
+		}
+		if g := a.Generator; g == nil || g.Published >= g.Jobs || g.Published == 0 {
+			t.Errorf("dead agent's shard %+v: want it stopped part way", g)
+		}
+	}
+	if dead != 1 || alive != 2 {
+		t.Fatalf("%d dead and %d live agents, want 1 and 2: %+v", dead, alive, v.Agents)
+	}
+	l := v.Ledger
+	// What the dead agent had not relayed (at most flushEvery of its
+	// workers' outcomes) is the only thing that may be missing.
+	if l.Lost > 10 || l.Duplicates > 10 {
+		t.Errorf("ledger %+v: more lost than a relay window holds", l)
+	}
+	if !slicesContain(v.Warnings, "agent "+names[1]) {
+		t.Errorf("warnings %q do not name the dead agent", v.Warnings)
+	}
+}
+
+func slicesContain(list []string, sub string) bool {
+	for _, s := range list {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// A run whose agents do not come fails as an environment failure naming
+// the ones missing.
+func TestPlacementTimeoutNamesMissingAgents(t *testing.T) {
+	url := brokertest.URL(t)
+	missing := brokertest.Name(t, "nobody")
+	sc, err := scenarios.Parse("test.yaml", []byte(`
+name: no-agents
+app: bench
+task: bench.job.`+brokertest.Name(t, "none")+`
+load: [{spike: {jobs: 10}}]
+placement: {workers: {names: [`+missing+`]}, timeout: 1500ms}
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(sc, Options{AMQPURL: url, OutDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err = r.Run(ctx)
+	if !errors.Is(err, ErrEnvironment) || !strings.Contains(err.Error(), "missing: "+missing) {
+		t.Fatalf("err = %v, want an environment failure naming %s", err, missing)
 	}
 }

@@ -138,7 +138,7 @@ func (v *variantRun) collectAgents(rv *report.Variant, start time.Time) {
 					}
 				}
 			}
-			rv.Warnings = append(rv.Warnings, fmt.Sprintf("agent %s (host %s) died %.1f s into the run: the broker requeued the %d deliveries its workers held; outcomes it had not relayed yet (at most %s of work) count as lost", a.name(), a.hello.Host, at, ra.UnackedAtLastStats, flushEvery))
+			rv.Warnings = append(rv.Warnings, fmt.Sprintf("agent %s (host %s) died %.1f s into the run: its workers held %d deliveries at their last stats, which the broker requeued unless acked; jobs they finished in the last %s before it died were not relayed and count as lost", a.name(), a.hello.Host, at, ra.UnackedAtLastStats, flushEvery))
 		}
 		if a.gaps > 0 {
 			rv.Warnings = append(rv.Warnings, fmt.Sprintf("agent %s: %d relayed event batches never arrived; their outcomes count as lost", a.name(), a.gaps))
