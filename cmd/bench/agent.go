@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/spf13/pflag"
+
 	"github.com/benchmq/bench/internal/redact"
 	"github.com/benchmq/bench/scenarios/runner"
 )
@@ -30,13 +32,27 @@ SIGTERM. See docs/agents.md.`,
 	exits: "0 stopped by a signal\n2 bad input (flags)\n3 environment failure",
 }
 
-func cmdAgent(args []string, s stdio) int {
+// agentFlags are bench agent's flags.
+type agentFlags struct {
+	url, name, dir *string
+	labels         *[]string
+	verbose        *bool
+}
+
+func newAgentFlags() (*pflag.FlagSet, agentFlags) {
 	fs := agentCLI.flags()
-	url := fs.String("amqp-url", "", "the broker to join through (default $AMQP_URL)")
-	name := fs.String("name", "", "the agent's name, unique among agents (default the host name)")
-	labels := fs.StringSlice("labels", nil, "labels placement selects by: k=v, comma-separated or repeated")
-	dir := fs.String("dir", "", "where worker configs and logs go (default a directory in the system's temp dir)")
-	verbose := fs.Bool("verbose", false, "log at debug level")
+	return fs, agentFlags{
+		url:     fs.String("amqp-url", "", "the broker to join through (default $AMQP_URL)"),
+		name:    fs.String("name", "", "the agent's name, unique among agents (default the host name)"),
+		labels:  fs.StringSlice("labels", nil, "labels placement selects by: k=v, comma-separated or repeated"),
+		dir:     fs.String("dir", "", "where worker configs and logs go (default a directory in the system's temp dir)"),
+		verbose: fs.Bool("verbose", false, "log at debug level"),
+	}
+}
+
+func cmdAgent(args []string, s stdio) int {
+	fs, f := newAgentFlags()
+	url, name, labels, dir, verbose := f.url, f.name, f.labels, f.dir, f.verbose
 	if code, done := agentCLI.parse(fs, args, s); done {
 		return code
 	}
