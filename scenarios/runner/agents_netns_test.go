@@ -383,3 +383,52 @@ placement: {workers: {names: [`+missing+`]}, timeout: 1500ms}
 		t.Fatalf("err = %v, want an environment failure naming %s", err, missing)
 	}
 }
+
+// Generators on agents, workers on the runner's host: the workers'
+// outcomes can overtake the relay of their job's publish and must wait for
+// it, not count as jobs never published.
+func TestGeneratorAgentsWithLocalWorkers(t *testing.T) {
+	url := brokertest.URL(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	var names []string
+	for i := range 2 {
+		name := fmt.Sprintf("%s-%d", brokertest.Name(t, "gen"), i+1)
+		names = append(names, name)
+		dir := t.TempDir()
+		wg.Go(func() {
+			if err := RunAgent(ctx, AgentConfig{URL: url, Name: name, Dir: dir, WorkerArgv: []string{exe, "worker"}}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	v := runScenario(t, `
+name: gen-agents
+app: bench
+task: bench.job.`+brokertest.Name(t, "genlocal")+`
+workers: {processes: 2, concurrency: 16, prefetch: 100}
+job: {work: 100us}
+load:
+  - spike: {jobs: 2000, size: 256B}
+  - steady: {rate: 400/s, for: 1s}
+placement: {generators: {names: [`+strings.Join(names, ", ")+`]}, timeout: 30s}
+drain_timeout: 30s
+gates: [lost == 0]
+`)
+	l := v.Ledger
+	if l.Published != 2400 || l.Finished != 2400 || l.Lost != 0 || l.Duplicates != 0 {
+		t.Fatalf("ledger %+v (warnings %q), want 2400 jobs each finished once", l, v.Warnings)
+	}
+	if len(v.Agents) != 2 || v.Agents[0].Generator == nil || len(v.Agents[0].Workers) != 0 {
+		t.Fatalf("agents %+v: want two generator-only agents", v.Agents)
+	}
+	if v.Throughput.PublishPerS <= 0 || v.LatencyMS.PublishConfirm.Count != 2400 {
+		t.Fatalf("publish rate %g, publish-confirm latency %+v: the shards' results were not merged", v.Throughput.PublishPerS, v.LatencyMS.PublishConfirm)
+	}
+}

@@ -264,6 +264,9 @@ func (r *remote) place(workers, gens []agent.Hello) {
 		r.workers = append(r.workers, get(h))
 	}
 	for i := range r.v.sc.Workers.Processes {
+		if len(r.workers) == 0 {
+			break // the workers run on the runner's host
+		}
 		a := r.workers[i%len(r.workers)]
 		a.workers = append(a.workers, i)
 	}

@@ -54,8 +54,11 @@ type shards struct {
 	parked []parkedOutcome
 }
 
+// outcomeSink takes an outcome: a collector connection, or a guarded one.
+type outcomeSink interface{ Outcome(o telemetry.Outcome) }
+
 type parkedOutcome struct {
-	conn telemetry.Conn
+	conn outcomeSink
 	o    telemetry.Outcome
 	sh   *shard
 }
@@ -90,7 +93,7 @@ func (s *shards) of(seq int64) *shard {
 }
 
 // outcome applies o now, or parks it until its publish is known.
-func (s *shards) outcome(c telemetry.Conn, o telemetry.Outcome) {
+func (s *shards) outcome(c outcomeSink, o telemetry.Outcome) {
 	sh := s.of(o.Seq)
 	if sh != nil && o.Intended > 0 {
 		o.Intended = sh.a.offset.FromPeer(o.Intended)
@@ -253,3 +256,35 @@ func (h *relay) Published(seq int64) {
 }
 
 func (h *relay) Confirmed(seq int64, ack bool) { h.v.ledger.Confirmed(seq, ack) }
+
+// acceptTelemetry is the runner's telemetry listener's accept: the
+// collector's, and when agents publish, outcomes of the runner's own
+// workers wait for their job's publish as relayed ones do.
+func (v *variantRun) acceptTelemetry(h telemetry.Hello) telemetry.Conn {
+	c := v.coll.accept(h)
+	if v.sc.Placement.Generators.Agents == 0 {
+		return c
+	}
+	return &parkingConn{Conn: c, v: v}
+}
+
+// parkingConn routes a local worker's outcomes through the shards. A
+// parked outcome is applied later by the dispatcher, so the connection's
+// histograms are guarded.
+type parkingConn struct {
+	telemetry.Conn
+	v  *variantRun
+	mu sync.Mutex
+}
+
+func (p *parkingConn) Outcome(o telemetry.Outcome) { p.v.shards.outcome(lockedOutcome{p}, o) }
+
+// lockedOutcome applies outcomes to a parkingConn's collector connection
+// under its lock.
+type lockedOutcome struct{ p *parkingConn }
+
+func (l lockedOutcome) Outcome(o telemetry.Outcome) {
+	l.p.mu.Lock()
+	defer l.p.mu.Unlock()
+	l.p.Conn.Outcome(o)
+}

@@ -193,7 +193,7 @@ func (v *variantRun) startAccounting(context.Context) error {
 		return fmt.Errorf("%w: %w", ErrEnvironment, err)
 	}
 	v.telErrs = make(chan error, 4)
-	tel, err := telemetry.Listen("127.0.0.1:0", v.coll.accept, func(err error) {
+	tel, err := telemetry.Listen("127.0.0.1:0", v.acceptTelemetry, func(err error) {
 		select {
 		case v.telErrs <- err:
 		default:
