@@ -151,7 +151,11 @@ func (p *agentPart) startWorkers(ctx context.Context, w *agent.Workers) error {
 	args := spec.args
 	spec.args = func(id int) []string {
 		a := args(id)
-		a[len(a)-3] = strconv.Itoa(w.Indices[id])
+		for i := range len(a) - 1 {
+			if a[i] == "--worker" {
+				a[i+1] = strconv.Itoa(w.Indices[id])
+			}
+		}
 		return a
 	}
 	spec.orphanKill = true

@@ -308,7 +308,7 @@ func TestAgentDiesMidRun(t *testing.T) {
 		h.startAgent(t, name, u)
 	}
 	yaml := strings.Replace(agentsScenario("agent-dies", "bench.job."+brokertest.Name(t, "dies"), "steady: {rate: 150/s, for: 5s, size: 1KiB}", names),
-		"drain_timeout: 60s", "drain_timeout: 15s", 1)
+		"drain_timeout: 60s", "drain_timeout: 10s", 1)
 	var once sync.Once
 	killed := make(chan struct{})
 	v := runScenarioWith(t, yaml, Options{OnSnapshot: func(s live.Snapshot) {

@@ -172,14 +172,13 @@ func (s *agentServer) serve(ctx context.Context, bus *agent.Bus) {
 			s.reply(ctx, bus, d.ReplyTo, agent.TypeHello, m.Run, agent.Hello{Name: s.cfg.Name, Host: host, Labels: s.cfg.Labels,
 				PID: os.Getpid(), Version: buildinfo.Read().String(), Busy: busy})
 		case agent.TypePing:
-			var p agent.Ping
-			if p := s.current(); p == nil || p.run != m.Run {
+			var ping agent.Ping
+			p := s.current()
+			if p == nil || p.run != m.Run || m.Decode(&ping) != nil {
 				continue
 			}
-			if err := m.Decode(&p); err != nil {
-				continue
-			}
-			s.current().reply(ctx, agent.TypePong, agent.Pong{T0: p.T0, T1: recvAt, T2: time.Now().UnixNano()})
+			p.heard()
+			p.reply(ctx, agent.TypePong, agent.Pong{T0: ping.T0, T1: recvAt, T2: time.Now().UnixNano()})
 		case agent.TypeAssign:
 			s.assign(ctx, bus, m)
 		default:
