@@ -87,6 +87,9 @@ func (v *variantRun) joinAgents(ctx context.Context) error {
 	if !p.Enabled() {
 		return nil
 	}
+	if v.env.ctl != nil {
+		return v.envErr("placement: agents join the broker they were started with, not a private node this run starts: give bench run the agents' broker (--amqp-url, $AMQP_URL or broker.url)")
+	}
 	bus, err := agent.Dial(ctx, v.env.directURL)
 	if err != nil {
 		return fmt.Errorf("%w: join the control exchange: %w", ErrEnvironment, redact.Error(err, v.env.directURL))
