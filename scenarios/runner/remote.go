@@ -40,6 +40,7 @@ type remote struct {
 	bus *agent.Bus
 	log *slog.Logger
 
+	agentsMu   sync.Mutex     // agents is set by place while the dispatcher may read it
 	agents     []*remoteAgent // every agent with a part, in order
 	workers    []*remoteAgent // those running worker processes
 	generators []*remoteAgent // those running a generator shard
@@ -252,6 +253,8 @@ func missingAgents(p scenarios.Placement, seen map[string]agent.Hello, timeout t
 // place records the chosen agents and what each runs: worker indices round
 // robin, generator shards in order.
 func (r *remote) place(workers, gens []agent.Hello) {
+	r.agentsMu.Lock()
+	defer r.agentsMu.Unlock()
 	byName := map[string]*remoteAgent{}
 	get := func(h agent.Hello) *remoteAgent {
 		if a := byName[h.Name]; a != nil {

@@ -27,7 +27,10 @@ func (r *remote) dispatch(ctx context.Context) {
 		}
 		in := inMsg{Msg: m, at: time.Now().UnixNano()}
 		if m.Type == agent.TypeHello {
-			r.route(ctx, r.hellos, in)
+			select {
+			case r.hellos <- in:
+			default: // a late answer once discovery is over
+			}
 			continue
 		}
 		if m.Run != r.v.runID {
@@ -82,6 +85,8 @@ func (r *remote) route(ctx context.Context, ch chan inMsg, m inMsg) {
 
 // agent returns the run's agent called name, or nil.
 func (r *remote) agent(name string) *remoteAgent {
+	r.agentsMu.Lock()
+	defer r.agentsMu.Unlock()
 	for _, a := range r.agents {
 		if a.name() == name {
 			return a
@@ -105,7 +110,7 @@ func (r *remote) events(a *remoteAgent, m agent.Msg) {
 	if err := agent.DecodeEvents(ev.Data, a.relay); err != nil {
 		r.log.Warn("events", "agent", a.name(), "err", err)
 	}
-	r.v.shards.replay(false)
+	r.v.shards.Load().replay(false)
 }
 
 // await waits for a reply of type typ from every agent in want, or until
@@ -157,7 +162,7 @@ func (r *remote) assign(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("encode worker config: %w", err)
 	}
-	v.shards = newShards(v, v.sc.Load, r.generators)
+	v.shards.Store(newShards(v, v.sc.Load, r.generators))
 	exchange, key := v.destination()
 	for _, a := range r.agents {
 		as := agent.Assign{ReplyTo: r.bus.Queue()}
@@ -303,7 +308,7 @@ func (r *remote) runGenerators(ctx context.Context, start time.Time) (loadgen.Re
 	var done []shardResult
 	var errs []error
 	err := r.await(ctx, agent.TypeGenDone, r.generators, r.v.sc.LoadDuration()+10*time.Minute, func(a *remoteAgent, m inMsg) error {
-		sh := r.v.shards
+		sh := r.v.shards.Load()
 		if m.From == "" {
 			sh.mu.Lock()
 			a.shard.died = true
@@ -358,9 +363,7 @@ func (v *variantRun) releaseAgents() {
 	r.stop()
 	_ = r.bus.Close()
 	r.bg.Wait()
-	if v.shards != nil {
-		v.shards.replay(true)
-	}
+	v.shards.Load().replay(true)
 }
 
 // genStats is the generator's live state; of the agents' shards only
@@ -369,13 +372,14 @@ func (v *variantRun) genStats() loadgen.Stats {
 	if v.gen != nil {
 		return v.gen.Stats()
 	}
-	done := v.shards != nil
+	s := v.shards.Load()
+	done := s != nil
 	if done {
-		v.shards.mu.Lock()
-		for _, sh := range v.shards.list {
+		s.mu.Lock()
+		for _, sh := range s.list {
 			done = done && (sh.done || sh.died)
 		}
-		v.shards.mu.Unlock()
+		s.mu.Unlock()
 	}
 	return loadgen.Stats{Done: done}
 }

@@ -3,6 +3,7 @@ package runner
 import (
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -13,6 +14,10 @@ import (
 	"github.com/benchmq/bench/report"
 	"github.com/benchmq/bench/scenarios"
 )
+
+// shardsRef holds a variant's shards once the agents stage made them: read
+// by telemetry goroutines and the dispatcher.
+type shardsRef struct{ atomic.Pointer[shards] }
 
 // shard is one generator agent's part of the load: the phases at its share
 // of the rate, and the sequence numbers [first, first+n).
@@ -237,7 +242,7 @@ func (h *relay) Ready(w int) { h.conn(w).Ready() }
 
 func (h *relay) Outcome(w int, o telemetry.Outcome) {
 	o.Done = h.a.offset.FromPeer(o.Done)
-	h.v.shards.outcome(h.conn(w), o)
+	h.v.shards.Load().outcome(h.conn(w), o)
 }
 
 func (h *relay) Redelivered(w int, seq int64) { h.conn(w).Redelivered(seq) }
@@ -252,7 +257,7 @@ func (h *relay) Bye(w int) { h.conn(w).Bye() }
 func (h *relay) Published(seq int64) {
 	h.v.ledger.Published(seq)
 	h.v.published.Add(1)
-	h.v.shards.published(seq)
+	h.v.shards.Load().published(seq)
 }
 
 func (h *relay) Confirmed(seq int64, ack bool) { h.v.ledger.Confirmed(seq, ack) }
@@ -277,7 +282,7 @@ type parkingConn struct {
 	mu sync.Mutex
 }
 
-func (p *parkingConn) Outcome(o telemetry.Outcome) { p.v.shards.outcome(lockedOutcome{p}, o) }
+func (p *parkingConn) Outcome(o telemetry.Outcome) { p.v.shards.Load().outcome(lockedOutcome{p}, o) }
 
 // lockedOutcome applies outcomes to a parkingConn's collector connection
 // under its lock.

@@ -62,7 +62,7 @@ type variantRun struct {
 	bb          *blackBox           // stage load, black-box workers only
 	intended    *intendedTable      // stage load, black-box workers only
 	remote      *remote             // stage agents, with placement only (remote.go)
-	shards      *shards             // stage agents: the generator agents' sequence ranges
+	shards      shardsRef           // stage agents: the generator agents' sequence ranges (read by telemetry and the dispatcher)
 
 	// Background work of the load stage, stopped by teardown.
 	stopLoad      context.CancelCauseFunc // ends the load and the drain early (an abort gate)
