@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/benchmq/bench/internal/agent"
+	"github.com/benchmq/bench/internal/buildinfo"
 	"github.com/benchmq/bench/report"
 )
 
@@ -122,6 +123,9 @@ func (v *variantRun) collectAgents(rv *report.Variant, start time.Time) {
 			ClockUncertaintyMS: float64(a.offset.Uncertainty) / float64(time.Millisecond),
 			MissingBatches:     a.gaps, Notes: a.exited}
 		worst = max(worst, a.offset.Uncertainty)
+		if mine := buildinfo.Read().String(); a.hello.Version != mine {
+			rv.Warnings = append(rv.Warnings, fmt.Sprintf("agent %s runs %s, the runner %s: their workers and generator may differ", a.name(), a.hello.Version, mine))
+		}
 		if sh := a.shard; sh != nil {
 			c := v.ledger.CountRange(sh.first, sh.first+sh.n)
 			ra.Generator = &report.AgentShard{FirstSeq: sh.first, Jobs: sh.n, Published: c.Published, Confirmed: c.Confirmed,
