@@ -184,6 +184,9 @@ func (p *agentPart) background() {
 			p.reply(p.ctx, agent.TypeHeartbeat, nil)
 			if silent := time.Since(time.Unix(0, p.lastWord.Load())); silent > p.s.cfg.RunnerTimeout {
 				p.log.Warn("the runner fell silent: releasing the part", "silent", silent.Round(time.Second))
+				// Not in p.bg: release waits for it. It ends within the
+				// workers' grace, and the server's own release of the
+				// part (serve's defer) waits for it through p.released.
 				go p.release(context.Background())
 				return
 			}
