@@ -413,7 +413,7 @@ name: gen-agents
 app: bench
 task: bench.job.`+brokertest.Name(t, "genlocal")+`
 workers: {processes: 2, concurrency: 16, prefetch: 100}
-job: {work: 100us}
+job: {work: 100us, fatal_rate: 0.2}
 load:
   - spike: {jobs: 2000, size: 256B}
   - steady: {rate: 400/s, for: 1s}
@@ -424,6 +424,11 @@ gates: [lost == 0]
 	l := v.Ledger
 	if l.Published != 2400 || l.Finished != 2400 || l.Lost != 0 || l.Duplicates != 0 {
 		t.Fatalf("ledger %+v (warnings %q), want 2400 jobs each finished once", l, v.Warnings)
+	}
+	// A permanent failure is recovered (the worker reports it) and
+	// dead-lettered (the runner sees it in .dead): both records, each job once.
+	if l.Recovered == 0 || l.DeadLettered != l.Recovered || slicesContain(v.Warnings, "never published") {
+		t.Fatalf("recovered %d, dead-lettered %d, warnings %q: every dead letter must be one of the run's jobs", l.Recovered, l.DeadLettered, v.Warnings)
 	}
 	if len(v.Agents) != 2 || v.Agents[0].Generator == nil || len(v.Agents[0].Workers) != 0 {
 		t.Fatalf("agents %+v: want two generator-only agents", v.Agents)

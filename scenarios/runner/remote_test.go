@@ -6,7 +6,9 @@ import (
 	"time"
 
 	"github.com/benchmq/bench/internal/agent"
+	"github.com/benchmq/bench/internal/ledger"
 	"github.com/benchmq/bench/internal/loadgen"
+	"github.com/benchmq/bench/internal/telemetry"
 	"github.com/benchmq/bench/scenarios"
 )
 
@@ -85,5 +87,48 @@ func TestScheduleRate(t *testing.T) {
 		if got := scheduleRate(phases, c.t); got != c.want {
 			t.Errorf("scheduleRate(%s) = %g, want %g", c.t, got, c.want)
 		}
+	}
+}
+
+type sinkFunc func(o telemetry.Outcome)
+
+func (f sinkFunc) Outcome(o telemetry.Outcome) { f(o) }
+
+// An outcome (or a dead letter) that overtakes the relay of its job's
+// publish waits for it; at the end, one from a dead agent's shard is proof
+// that the job was published and taken by the broker.
+func TestShardsParkOutcomesUntilPublished(t *testing.T) {
+	v := &variantRun{ledger: ledger.New()}
+	a, b := &remoteAgent{hello: agent.Hello{Name: "a"}}, &remoteAgent{hello: agent.Hello{Name: "b"}}
+	b.offset = agent.Offset{Offset: time.Second} // b's clock is a second ahead
+	load := []scenarios.Phase{{Phase: loadgen.Phase{Kind: loadgen.KindSpike, Jobs: 10}}}
+	s := newShards(v, load, []*remoteAgent{a, b})
+	var applied []telemetry.Outcome
+	sink := sinkFunc(func(o telemetry.Outcome) {
+		applied = append(applied, o)
+		v.ledger.Final(o.Seq, ledger.DeadLettered, o.Attempt)
+	})
+	s.outcome(sink, telemetry.Outcome{Seq: 1})                                   // a's, not yet published
+	s.outcome(sink, telemetry.Outcome{Seq: 7, Intended: int64(time.Second) + 5}) // b's, not yet published
+	s.outcome(sink, telemetry.Outcome{Seq: 42})                                  // no shard's: at once
+	if len(applied) != 1 || applied[0].Seq != 42 {
+		t.Fatalf("applied %+v before any publish, want only the outcome outside the shards", applied)
+	}
+	for seq := int64(0); seq <= 1; seq++ {
+		v.ledger.Published(seq)
+		s.published(seq)
+	}
+	s.replay(false)
+	if len(applied) != 2 || applied[1].Seq != 1 {
+		t.Fatalf("applied %+v after job 1's publish", applied)
+	}
+	// b dies before relaying job 7's publish: a worker finished it, so it was published.
+	s.list[1].died = true
+	s.replay(true)
+	if len(applied) != 3 || applied[2].Seq != 7 || applied[2].Intended != 5 {
+		t.Fatalf("applied %+v: want job 7 with its intended time on the runner's clock", applied)
+	}
+	if c := v.ledger.Counts(); c.Published != 3 || c.Confirmed != 1 || c.DeadLettered != 2 || c.Unknown != 1 {
+		t.Fatalf("ledger %+v: want jobs 0, 1 and 7 published, 7 confirmed by its outcome, 42 unknown", c)
 	}
 }

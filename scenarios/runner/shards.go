@@ -9,6 +9,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/benchmq/bench/internal/agent"
+	"github.com/benchmq/bench/internal/ledger"
 	"github.com/benchmq/bench/internal/loadgen"
 	"github.com/benchmq/bench/internal/telemetry"
 	"github.com/benchmq/bench/report"
@@ -293,3 +294,20 @@ func (l lockedOutcome) Outcome(o telemetry.Outcome) {
 	defer l.p.mu.Unlock()
 	l.p.Conn.Outcome(o)
 }
+
+// deadLetterHook is how the runner records a dead letter when agents
+// publish: like a worker's outcome, it waits for its job's relayed publish.
+// nil (the ledger at once) otherwise.
+func (v *variantRun) deadLetterHook() func(seq int64, attempts int) {
+	if v.sc.Placement.Generators.Agents == 0 {
+		return nil
+	}
+	return func(seq int64, attempts int) {
+		v.shards.Load().outcome(deadLetterSink{v.ledger}, telemetry.Outcome{Seq: seq, Attempt: attempts})
+	}
+}
+
+// deadLetterSink records an outcome as a dead letter in the ledger.
+type deadLetterSink struct{ l *ledger.Ledger }
+
+func (s deadLetterSink) Outcome(o telemetry.Outcome) { s.l.Final(o.Seq, ledger.DeadLettered, o.Attempt) }

@@ -301,7 +301,7 @@ func (v *variantRun) startConsumers(ctx context.Context) error {
 			return seq, ok && tid == v.tidFor(seq)
 		}})
 	}
-	if err := v.watch.consumeDead(ctx, v.deadQueue, deadLetters{mine: seqHeader}); err != nil {
+	if err := v.watch.consumeDead(ctx, v.deadQueue, deadLetters{mine: seqHeader, record: v.deadLetterHook()}); err != nil {
 		return err
 	}
 	if v.sc.Job.Emit != "" {
