@@ -310,4 +310,6 @@ func (v *variantRun) deadLetterHook() func(seq int64, attempts int) {
 // deadLetterSink records an outcome as a dead letter in the ledger.
 type deadLetterSink struct{ l *ledger.Ledger }
 
-func (s deadLetterSink) Outcome(o telemetry.Outcome) { s.l.Final(o.Seq, ledger.DeadLettered, o.Attempt) }
+func (s deadLetterSink) Outcome(o telemetry.Outcome) {
+	s.l.Final(o.Seq, ledger.DeadLettered, o.Attempt)
+}
