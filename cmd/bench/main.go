@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"runtime/pprof"
 
 	"github.com/benchmq/bench/internal/buildinfo"
+	"github.com/benchmq/bench/internal/perf"
 )
 
 // Exit codes (DESIGN.md §4.1); scripts rely on them.
@@ -66,6 +69,9 @@ func dispatch(args []string, s stdio) int {
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {
+			if c.name == "run" || c.name == "worker" {
+				defer profileFromEnv(c.name, s)()
+			}
 			return c.run(args[1:], s)
 		}
 	}
@@ -81,4 +87,34 @@ func usage(w io.Writer) {
 	}
 	fmt.Fprintln(w, "\nexit codes: 0 gates passed, 1 a gate or the baseline failed, 2 bad input, 3 environment failure")
 	fmt.Fprintln(w, "run 'bench COMMAND --help' for a command's flags and examples; 'bench --version' for this build")
+}
+
+// profileFromEnv writes a CPU profile of this process to $BENCH_PROFILE_DIR
+// when it is set (`bench perf --profile` sets it for the pipeline's runner and
+// workers); it returns the function that stops it.
+func profileFromEnv(cmd string, s stdio) func() {
+	dir := os.Getenv(perf.EnvProfileDir)
+	if dir == "" {
+		return func() {}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		fmt.Fprintln(s.err, "bench: profile:", err)
+		return func() {}
+	}
+	f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%s-%d.cpu.pprof", cmd, os.Getpid())))
+	if err != nil {
+		fmt.Fprintln(s.err, "bench: profile:", err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintln(s.err, "bench: profile:", err)
+		f.Close()
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			fmt.Fprintln(s.err, "bench: profile:", err)
+		}
+	}
 }

@@ -243,6 +243,41 @@ func TestRunServesLiveMetrics(t *testing.T) {
 	}
 }
 
+// The soak scenario, shortened with --set: its growth and slope gates are
+// judged on the run's series (the runner's own RSS among them) and pass. A
+// few seconds are mostly warm-up, so the slopes get bounds for that.
+func TestSoakShortened(t *testing.T) {
+	t.Parallel()
+	url, _ := privateBroker(t)
+	out := filepath.Join(t.TempDir(), "soak")
+	code, stdout, stderr := bench(t, nil, "run", "../../scenarios/soak.yaml", "--amqp-url", url, "--out", out,
+		"--namespace", "auto", "--set", "load.0.steady.for=4s", "--set", "load.0.steady.rate=100/s",
+		"--set", "gates.5=slope(worker_rss) < 64MiB", "--set", "gates.6=slope(runner_rss) < 64MiB")
+	if code != exitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	res, err := report.ReadFile(filepath.Join(out, "result.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := res.Variants[0]
+	if n := len(v.Series[report.SeriesRunnerRSS]); n < 8 || v.Series[report.SeriesRunnerRSS][n-1] < 1<<20 {
+		t.Errorf("runner_rss_bytes series %v", v.Series[report.SeriesRunnerRSS])
+	}
+	var trend int
+	for _, g := range v.Gates {
+		if strings.HasPrefix(g.Expr, "growth(") || strings.HasPrefix(g.Expr, "slope(") {
+			trend++
+			if !g.Passed || g.Skipped {
+				t.Errorf("gate %+v", g)
+			}
+		}
+	}
+	if trend != 4 {
+		t.Errorf("%d growth and slope gates judged, want 4: %+v", trend, v.Gates)
+	}
+}
+
 func containsAll(s string, subs []string) bool {
 	for _, sub := range subs {
 		if !strings.Contains(s, sub) {

@@ -20,6 +20,10 @@ import (
 type env struct {
 	broker broker.Broker
 	ctl    broker.Controller // nil unless the broker is managed
+	// stats reads the broker's own queue counts and memory (the management
+	// plugin: on every managed node, and on an external broker that has it);
+	// nil: the runner derives unacked jobs from its ledger.
+	stats *broker.Stats
 
 	proxies     proxies
 	workerProxy proxy.Target // workers → broker, when broker faults are scheduled
@@ -57,7 +61,8 @@ func upEnv(ctx context.Context, sc *scenarios.Scenario, flagURL string, log *slo
 			e.down(context.WithoutCancel(ctx), log)
 		}
 	}()
-	b, err := broker.Choose(ctx, broker.ChooseOptions{FlagURL: flagURL, ScenarioURL: sc.Broker.URL, Managed: sc.Broker.Managed})
+	b, err := broker.Choose(ctx, broker.ChooseOptions{FlagURL: flagURL, ScenarioURL: sc.Broker.URL, Managed: sc.Broker.Managed,
+		ManagedConfig: broker.ManagedConfig{Management: true}})
 	if err != nil {
 		return nil, fmt.Errorf("provide broker: %w", err)
 	}
@@ -74,6 +79,7 @@ func upEnv(ctx context.Context, sc *scenarios.Scenario, flagURL string, log *slo
 	if err := sc.CheckBroker(e.ctl != nil); err != nil {
 		return nil, err
 	}
+	e.stats = brokerStats(ctx, b, log)
 	e.directURL, e.workerURL, e.genURL = b.URL(), b.URL(), b.URL()
 
 	needBroker, needDep := needs(sc)
@@ -129,6 +135,23 @@ func upEnv(ctx context.Context, sc *scenarios.Scenario, flagURL string, log *slo
 		}
 	}
 	return e, nil
+}
+
+// brokerStats returns the reader of the broker's own figures: a managed
+// node's management plugin, or an external broker's if it answers at its
+// host's default management port; nil otherwise.
+func brokerStats(ctx context.Context, b broker.Broker, log *slog.Logger) *broker.Stats {
+	if m, ok := b.(*broker.Managed); ok {
+		return m.Stats()
+	}
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	s, err := broker.ProbeStats(pctx, b.URL(), "")
+	if err != nil {
+		log.Info("no management API at the broker: unacked jobs are derived from the ledger", "err", redact.Error(err, b.URL()))
+		return nil
+	}
+	return s
 }
 
 func withHost(u *url.URL, host string) string {

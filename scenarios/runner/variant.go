@@ -16,6 +16,7 @@ import (
 	"github.com/benchmq/bench/chaos/timeline"
 	"github.com/benchmq/bench/internal/ledger"
 	"github.com/benchmq/bench/internal/loadgen"
+	"github.com/benchmq/bench/internal/procstat"
 	"github.com/benchmq/bench/internal/redact"
 	"github.com/benchmq/bench/internal/simworker"
 	"github.com/benchmq/bench/internal/telemetry"
@@ -73,9 +74,10 @@ type variantRun struct {
 	bg            sync.WaitGroup
 	teardownOnce  sync.Once
 
-	published atomic.Int64
-	foreign   atomic.Int64 // most consumers on the queue that were not the run's
-	aborted   atomic.Pointer[report.Abort]
+	published   atomic.Int64
+	brokerStats atomic.Bool  // a sample read the broker's own figures (management API)
+	foreign     atomic.Int64 // most consumers on the queue that were not the run's
+	aborted     atomic.Pointer[report.Abort]
 }
 
 // loadOutcome is what the load stage measured.
@@ -84,6 +86,7 @@ type loadOutcome struct {
 	start, loadEnd, drainAt time.Time
 	drained                 bool
 	cpu                     time.Duration // the workers' CPU time from the load start to the drain's end
+	runnerCPU               time.Duration // this process's (the runner's and the generator's) over the same window
 	applied                 []timeline.Applied
 	err                     error
 }
@@ -338,6 +341,7 @@ func (v *variantRun) execute(ctx context.Context) loadOutcome {
 	v.samples = &series{}
 	v.cpu = newCPUMeter()
 	v.cpu.begin(v.procs.pids())
+	runnerCPU := procstat.SelfCPU()
 	sm := &sampler{v: v, out: v.samples}
 	sampleCtx, stopSampling := context.WithCancel(context.WithoutCancel(ctx))
 	v.stopSampling = stopSampling
@@ -375,6 +379,7 @@ func (v *variantRun) execute(ctx context.Context) loadOutcome {
 	}
 	out.drainAt = time.Now()
 	out.cpu = v.cpu.read(v.procs.pids())
+	out.runnerCPU = procstat.SelfCPU() - runnerCPU
 	// Every fault is undone before the workers stop; the timeline's goroutine
 	// writes out.applied.
 	stopFaults()
