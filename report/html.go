@@ -41,6 +41,12 @@ var pageTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"pValue":      formatP,
 	"verdictText": formatVerdict,
 	"checkText":   checkText,
+	"cpuPer1k": func(v Variant) string {
+		if x, ok := Lookup(&v)("cpu_per_1k_jobs"); ok {
+			return FormatMetric("cpu_per_1k_jobs", x)
+		}
+		return ""
+	},
 	"deltaClass": func(d MetricDelta) string {
 		switch {
 		case d.Failed():
@@ -84,6 +90,24 @@ type page struct {
 	LedgerCols  []string
 	LedgerRows  []ledgerRow
 	LatencyRows []latencyRow
+	// LatencyGroups are the latency rows by variant, each collapsible;
+	// OpenLatency opens them all (a few variants).
+	LatencyGroups []latencyGroup
+	OpenLatency   bool
+	// Capacity is the answer to the SLO, shown first; nil without one.
+	Capacity *capacityView
+	// FoldVariants folds the variant sections under their summaries: there
+	// are more than foldAbove.
+	FoldVariants bool
+}
+
+// foldAbove is how many variants a report shows unfolded.
+const foldAbove = 4
+
+type latencyGroup struct {
+	Variant  string
+	Headline string // "end-to-end p99 163.00 ms"
+	Rows     []latencyRow
 }
 
 type ledgerRow struct {
@@ -178,11 +202,17 @@ func buildPage(r *Result, baseline *Result) (*page, error) {
 			row.Values = append(row.Values, ledgerCell(l, p.LedgerCols[i], n))
 		}
 		p.LedgerRows = append(p.LedgerRows, row)
+		g := latencyGroup{Variant: v.Name}
 		for _, k := range Kinds() {
 			if s := summaryOf(&v, k); s.Count > 0 {
 				p.LatencyRows = append(p.LatencyRows, latencyRow{v.Name, k, s})
+				g.Rows = append(g.Rows, latencyRow{v.Name, k, s})
 			}
 		}
+		if e := v.LatencyMS.EndToEnd; e.Count > 0 {
+			g.Headline = fmt.Sprintf("end-to-end p50 %.2f ms, p99 %.2f ms", e.P50, e.P99)
+		}
+		p.LatencyGroups = append(p.LatencyGroups, g)
 		pv := pageVariant{Name: v.Name, Series: map[string]jsonFloats{}, Faults: []pageFault{}}
 		for k, s := range v.Series {
 			pv.Series[k] = jsonFloats(s)
@@ -193,6 +223,9 @@ func buildPage(r *Result, baseline *Result) (*page, error) {
 		}
 		p.Data.Variants = append(p.Data.Variants, pv)
 	}
+	p.OpenLatency = len(r.Variants) <= foldAbove
+	p.FoldVariants = len(r.Variants) > foldAbove
+	p.Capacity = buildCapacity(r)
 	if len(r.Variants) > 1 {
 		p.ParamKeys, p.MatrixCols, p.Matrix = matrixTable(r.Variants)
 	}
@@ -333,6 +366,17 @@ func matrixTable(vs []Variant) (keys, cols []string, rows []matrixRow) {
 		{"p50 e2e", func(v *Variant) float64 { return v.LatencyMS.EndToEnd.P50 }, msf, false},
 		{"p99 e2e", func(v *Variant) float64 { return v.LatencyMS.EndToEnd.P99 }, msf, false},
 		{"peak RSS", func(v *Variant) float64 { return float64(v.Peak.WorkerRSSBytes) }, formatBytes, false},
+		{"CPU per 1k jobs", func(v *Variant) float64 {
+			if x, ok := Lookup(v)("cpu_per_1k_jobs"); ok {
+				return x
+			}
+			return math.NaN()
+		}, func(x float64) string {
+			if math.IsNaN(x) {
+				return "n/a"
+			}
+			return strconv.FormatFloat(x, 'f', 3, 64) + " s"
+		}, false},
 		{"drain", func(v *Variant) float64 { return v.DrainSeconds }, formatSeconds, false},
 		{"retries", func(v *Variant) float64 {
 			if !v.Ledger.Observed("retries") {

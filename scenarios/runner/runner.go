@@ -176,6 +176,7 @@ func (r *Runner) Run(ctx context.Context) (*report.Result, error) {
 		}
 		if err == nil || rv.Ledger.Published > 0 {
 			evalGates(v.Scenario, &rv)
+			judgeSLO(v.Scenario, &rv)
 		} // else the variant never ran: its gates would judge nothing
 		rv.Passed = rv.Passed && rv.Error == "" && rv.Aborted == nil
 		done[i] = &rv
@@ -194,6 +195,9 @@ func (r *Runner) Run(ctx context.Context) (*report.Result, error) {
 	res.Env.BrokerVersion, res.Env.BrokerKind = r.brokerVersion, r.brokerKind
 	r.mu.Unlock()
 	res.FinishedAt = time.Now().UTC().Format(time.RFC3339)
+	res.SLO = sc.SLO
+	res.Capacity = report.PlanCapacity(res)
+	PrintCapacity(r.opts.Progress, res.Capacity)
 	res.Passed = runErr == nil && len(res.Variants) == len(variants)
 	for _, v := range res.Variants {
 		res.Passed = res.Passed && v.Passed

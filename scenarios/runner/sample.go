@@ -91,6 +91,7 @@ type sampler struct {
 	lastPub  int64
 	lastDone int64
 	lastCPU  time.Duration
+	lastProc map[int]time.Duration // each process's CPU time at the last sample
 }
 
 func (sm *sampler) run(ctx context.Context, start time.Time) {
@@ -182,6 +183,7 @@ func (sm *sampler) sample(now, start time.Time) {
 		row[report.SeriesCompleteRate] = float64(done-sm.lastDone) / dt
 		row[report.SeriesWorkerCPUCores] = (cpu - sm.lastCPU).Seconds() / dt
 	}
+	row[report.SeriesWorkerCPUCoresMax], sm.lastProc = v.cpu.busiest(sm.lastProc, dt)
 	row[report.SeriesIntendedRate] = v.gen.IntendedRate(now.Sub(start))
 	row[report.SeriesPublished] = float64(pub)
 	row[report.SeriesCompleted] = float64(done)
