@@ -106,6 +106,8 @@ type Variant struct {
 	// SLO is the variant's verdict against the scenario's SLO: separate from
 	// the gates, a miss does not fail the run. nil without an SLO.
 	SLO *SLOVerdict `json:"slo,omitempty"`
+	// Search is the variant's max-rate search (search: or --max-rate).
+	Search *Search `json:"search,omitempty"`
 }
 
 // Worker modes.

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/benchmq/bench/internal/maxrate"
 	"github.com/benchmq/bench/report/gate"
 )
 
@@ -188,9 +189,10 @@ type CellMiss struct {
 
 // PlanCapacity orders the judged cells of r by cost: worker CPU-seconds per
 // 1,000 jobs (unmeasured last), then processes × concurrency, then peak RSS.
-// nil when the result has no SLO.
+// nil when the result has no SLO, or searched each variant's max rate
+// (each step was judged at its own rate: no cell to rank at one).
 func PlanCapacity(r *Result) *Capacity {
-	if r.SLO == nil {
+	if r.SLO == nil || slices.ContainsFunc(r.Variants, func(v Variant) bool { return v.Search != nil }) {
 		return nil
 	}
 	c := &Capacity{SLO: *r.SLO, Meeting: []CellCost{}, Missing: []CellMiss{}}
@@ -292,4 +294,16 @@ func DescribeCost(c CellCost, rate float64) string {
 		s += " (caveat: " + c.Caveat + ")"
 	}
 	return s
+}
+
+// Search is a variant's max-rate search: every step (a run at one rate), the
+// highest rate that met the SLO, why the search stopped and the knee of the
+// rate-vs-p99 curve. The variant's other figures are those of the step at
+// the max rate (the last step when none met).
+type Search struct {
+	From           float64 `json:"from"`
+	To             float64 `json:"to"`
+	SettleSeconds  float64 `json:"settle_s"`
+	MeasureSeconds float64 `json:"measure_s"`
+	maxrate.Result
 }
