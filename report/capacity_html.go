@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // capacityView is the report's opening answer to the SLO: the
@@ -160,8 +161,9 @@ func heatCellOf(r *Result, i int, rec string) heatCell {
 	return c
 }
 
-// matrixValues returns the matrix keys (sorted) and each key's values in the
-// order the variants first take them (the file's order).
+// matrixValues returns the matrix keys, in the file's order when the
+// variant names give it ("k=v,k=v"), sorted otherwise, and each key's values
+// in the order the variants first take them (the file's order).
 func matrixValues(vs []Variant) ([]string, map[string][]string) {
 	vals := map[string][]string{}
 	for _, v := range vs {
@@ -177,5 +179,16 @@ func matrixValues(vs []Variant) ([]string, map[string][]string) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	if len(vs) > 0 {
+		var named []string
+		for _, part := range strings.Split(vs[0].Name, ",") {
+			if k, _, ok := strings.Cut(part, "="); ok && vals[k] != nil && !slices.Contains(named, k) {
+				named = append(named, k)
+			}
+		}
+		if len(named) == len(keys) {
+			keys = named
+		}
+	}
 	return keys, vals
 }

@@ -2,17 +2,21 @@ package report
 
 import (
 	"bytes"
+	"cmp"
 	_ "embed"
 	"encoding/json"
 	"fmt"
 	"html/template"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/benchmq/bench/internal/maxrate"
 )
 
 // The charting library is vendored (see assets/VERSION) and inlined so that
@@ -99,6 +103,13 @@ type page struct {
 	// FoldVariants folds the variant sections under their summaries: there
 	// are more than foldAbove.
 	FoldVariants bool
+	// Searches are the variants with a max-rate search, in the result's order.
+	Searches []searchRow
+}
+
+type searchRow struct {
+	Anchor string
+	V      Variant
 }
 
 // foldAbove is how many variants a report shows unfolded.
@@ -141,6 +152,34 @@ type pageVariant struct {
 	Name   string                `json:"name"`
 	Series map[string]jsonFloats `json:"series"`
 	Faults []pageFault           `json:"faults"`
+	Search *pageSearch           `json:"search,omitempty"`
+}
+
+// pageSearch is a max-rate search's rate-vs-p99 curve, sorted by rate.
+type pageSearch struct {
+	Rate   jsonFloats `json:"rate"`
+	Meets  jsonFloats `json:"meets"`  // p99 ms of the steps that met; null elsewhere
+	Misses jsonFloats `json:"misses"` // p99 ms of the others
+	Knee   float64    `json:"knee"`
+	Max    float64    `json:"max"`
+}
+
+func searchCurve(s *Search) *pageSearch {
+	if s == nil || len(s.Steps) == 0 {
+		return nil
+	}
+	steps := slices.Clone(s.Steps)
+	slices.SortStableFunc(steps, func(a, b maxrate.Step) int { return cmp.Compare(a.Rate, b.Rate) })
+	ps := &pageSearch{Knee: s.Knee, Max: s.MaxRate}
+	for _, st := range steps {
+		ps.Rate = append(ps.Rate, st.Rate)
+		met, miss := st.P99, math.NaN()
+		if !st.Met {
+			met, miss = math.NaN(), st.P99
+		}
+		ps.Meets, ps.Misses = append(ps.Meets, met), append(ps.Misses, miss)
+	}
+	return ps
 }
 
 type pageFault struct {
@@ -213,7 +252,10 @@ func buildPage(r *Result, baseline *Result) (*page, error) {
 			g.Headline = fmt.Sprintf("end-to-end p50 %.2f ms, p99 %.2f ms", e.P50, e.P99)
 		}
 		p.LatencyGroups = append(p.LatencyGroups, g)
-		pv := pageVariant{Name: v.Name, Series: map[string]jsonFloats{}, Faults: []pageFault{}}
+		pv := pageVariant{Name: v.Name, Series: map[string]jsonFloats{}, Faults: []pageFault{}, Search: searchCurve(v.Search)}
+		if v.Search != nil {
+			p.Searches = append(p.Searches, searchRow{Anchor: "#" + variantAnchor(len(p.Data.Variants)), V: v})
+		}
 		for k, s := range v.Series {
 			pv.Series[k] = jsonFloats(s)
 		}

@@ -282,12 +282,12 @@ func DescribeCost(c CellCost, rate float64) string {
 	} else {
 		parts = append(parts, "CPU not measured")
 	}
-	parts = append(parts, fmt.Sprintf("%d processes × concurrency", c.Slots), "peak RSS "+FormatMetric("peak(worker_rss)", float64(c.PeakRSSBytes)))
+	parts = append(parts, fmt.Sprintf("%d handlers (processes × concurrency)", c.Slots), "peak RSS "+FormatMetric("peak(worker_rss)", float64(c.PeakRSSBytes)))
 	if c.PeakCores > 0 {
 		parts = append(parts, fmt.Sprintf("peak %.2f cores/process", c.PeakCores))
 	}
 	if c.InstancesAtRate > 0 {
-		parts = append(parts, fmt.Sprintf("%d instances for %s", c.InstancesAtRate, FormatMetric(rateMetric, rate)))
+		parts = append(parts, fmt.Sprintf("%d worker instances for %s", c.InstancesAtRate, FormatMetric(rateMetric, rate)))
 	}
 	s := strings.Join(parts, ", ")
 	if c.Caveat != "" {

@@ -17,6 +17,13 @@ import (
 // viewport width pixels wide and writes a full-page PNG to pngPath. It needs
 // a chromium (or chrome) binary on PATH.
 func Screenshot(ctx context.Context, htmlPath, pngPath string, width int) error {
+	return ScreenshotOf(ctx, htmlPath, pngPath, width, "")
+}
+
+// ScreenshotOf is Screenshot of the first element matching the CSS
+// selector (e.g. "#capacity", the report's answer to its SLO); the full page
+// when selector is "".
+func ScreenshotOf(ctx context.Context, htmlPath, pngPath string, width int, selector string) error {
 	if width <= 0 {
 		return fmt.Errorf("screenshot %s: width %d: must be positive", htmlPath, width)
 	}
@@ -25,7 +32,12 @@ func Screenshot(ctx context.Context, htmlPath, pngPath string, width int) error 
 		return fmt.Errorf("screenshot %s: %w", htmlPath, err)
 	}
 	defer closeTab()
-	png, err := chromedp.Run(tab, chromedp.FullScreenshot(100))
+	var png []byte
+	if selector == "" {
+		png, err = chromedp.Run(tab, chromedp.FullScreenshot(100))
+	} else {
+		png, err = chromedp.Run(tab, chromedp.Screenshot(selector, chromedp.NodeVisible))
+	}
 	if err != nil {
 		return fmt.Errorf("screenshot %s: capture: %w", htmlPath, err)
 	}
