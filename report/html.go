@@ -103,8 +103,29 @@ type page struct {
 	// FoldVariants folds the variant sections under their summaries: there
 	// are more than foldAbove.
 	FoldVariants bool
+	// Warnings are each variant's distinct warnings (one per cause),
+	// folded under a summary when there are more than foldAbove.
+	Warnings     []variantWarnings
+	WarningCount int
+	FoldWarnings bool
 	// Searches are the variants with a max-rate search, in the result's order.
 	Searches []searchRow
+}
+
+type variantWarnings struct {
+	Variant string
+	Texts   []string
+}
+
+// distinct drops repeated warnings, keeping the first of each.
+func distinct(ws []string) []string {
+	var out []string
+	for _, w := range ws {
+		if !slices.Contains(out, w) {
+			out = append(out, w)
+		}
+	}
+	return out
 }
 
 type searchRow struct {
@@ -241,6 +262,10 @@ func buildPage(r *Result, baseline *Result) (*page, error) {
 			row.Values = append(row.Values, ledgerCell(l, p.LedgerCols[i], n))
 		}
 		p.LedgerRows = append(p.LedgerRows, row)
+		if ws := distinct(v.Warnings); len(ws) > 0 {
+			p.Warnings = append(p.Warnings, variantWarnings{Variant: v.Name, Texts: ws})
+			p.WarningCount += len(ws)
+		}
 		g := latencyGroup{Variant: v.Name}
 		for _, k := range Kinds() {
 			if s := summaryOf(&v, k); s.Count > 0 {
@@ -267,6 +292,7 @@ func buildPage(r *Result, baseline *Result) (*page, error) {
 	}
 	p.OpenLatency = len(r.Variants) <= foldAbove
 	p.FoldVariants = len(r.Variants) > foldAbove
+	p.FoldWarnings = p.WarningCount > foldAbove
 	p.Capacity = buildCapacity(r)
 	if len(r.Variants) > 1 {
 		p.ParamKeys, p.MatrixCols, p.Matrix = matrixTable(r.Variants)
