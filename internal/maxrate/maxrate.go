@@ -162,7 +162,7 @@ func (r Result) stop(met, miss float64, ceiling string) Result {
 	case CeilingSLO:
 		r.Note = fmt.Sprintf("meets the objectives up to %.0f/s and misses them at %.0f/s", met, miss)
 	case CeilingHarness:
-		r.Note = fmt.Sprintf("the load generator could not keep %.0f/s: this ceiling is the harness's, not the workers' (they met %.0f/s)", miss, met)
+		r.Note = fmt.Sprintf("the load generator fell behind at %.0f/s: this ceiling is the harness's, not the workers' (they met %.0f/s)", miss, met)
 	case CeilingRange:
 		r.Note = fmt.Sprintf("still meets the objectives at the top of the range, %.0f/s: the real maximum is higher", met)
 	case CeilingSteps:

@@ -7,6 +7,7 @@ import (
 	"io"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/benchmq/bench/internal/loadgen"
@@ -99,16 +100,36 @@ func judgeStep(sc *scenarios.Scenario, rv *report.Variant, coll *collector, rate
 		}
 	}
 	verdict := slo.Judge(&judged, sc.Workers.Processes, sc.Workers.Concurrency)
-	// The generator falls behind when it cannot publish at the step's rate;
-	// a few late sends on a busy machine (harness_bound) qualify the
-	// latency but do not end the search.
-	behind := rv.Ledger.Published > 0 && rv.Throughput.PublishPerS < rate*(1-generatorSlack)
+	// The step is the harness's when the generator could not publish at
+	// its rate, or when it sent late (harness_bound) and its lateness
+	// alone could explain the miss. A step that meets despite late sends
+	// meets: lateness only adds latency.
+	short := rv.Ledger.Published > 0 && rv.Throughput.PublishPerS < rate*(1-generatorSlack)
+	behind := short || (rv.HarnessBound && !verdict.Met && lateExplains(verdict, rv.LateMaxMS/1e3))
 	st := maxrate.Step{Met: verdict.Met && rv.Error == "" && !behind, P99: judged.LatencyMS.EndToEnd.P99,
 		HarnessBound: behind, Reason: verdict.Reason, Error: rv.Error}
-	if behind {
+	switch {
+	case short:
 		st.Reason = fmt.Sprintf("the load generator published %.0f/s of %.0f/s", rv.Throughput.PublishPerS, rate)
+	case behind:
+		st.Reason = fmt.Sprintf("the load generator sent %d jobs late (worst %.0f ms), so the miss (%s) is not the workers' alone", rv.LateSends, rv.LateMaxMS, verdict.Reason)
 	}
 	return st, verdict
+}
+
+// lateExplains says whether every missed objective is an end-to-end
+// latency that a send late by up to late seconds could have pushed over its
+// target: end-to-end latency runs from the intended send time.
+func lateExplains(v *report.SLOVerdict, late float64) bool {
+	for _, c := range v.Checks {
+		if c.Met {
+			continue
+		}
+		if !strings.HasSuffix(c.Metric, "(end_to_end)") || !c.Measured || c.Value-late > c.Target {
+			return false
+		}
+	}
+	return true
 }
 
 // generatorSlack is how far below a step's rate the generator may publish

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -9,12 +10,13 @@ import (
 
 	"github.com/benchmq/bench/internal/brokertest"
 	"github.com/benchmq/bench/internal/maxrate"
+	"github.com/benchmq/bench/report"
 	"github.com/benchmq/bench/scenarios"
 )
 
 // A real search: one handler at 20 ms a job finishes at most 50 jobs/s, so
-// the search meets low rates, misses some step, and its max rate lies below
-// 60/s; every step ran into its own directory.
+// the search misses some step and brackets its max rate below 60/s (or
+// stops at the generator, saying so); every step ran into its own directory.
 func TestMaxRateSearchRuns(t *testing.T) {
 	task := "bench.job." + brokertest.Name(t, "search")
 	doc := `
@@ -53,12 +55,32 @@ drain_timeout: 30s
 	if s == nil {
 		t.Fatal("no search in the result")
 	}
-	if n := len(s.Steps); n < 4 || n > 5 {
-		t.Fatalf("%d steps, want 4–5: %+v", n, s.Steps)
+	if n := len(s.Steps); n < 1 || n > 5 {
+		t.Fatalf("%d steps, want 1–5: %+v", n, s.Steps)
 	}
-	if s.MaxRate < 20 || s.MaxRate >= 60 || (s.Ceiling != maxrate.CeilingSLO && s.Ceiling != maxrate.CeilingSteps) {
-		t.Errorf("max rate %g ceiling %s (%s), want 20–60/s bracketed", s.MaxRate, s.Ceiling, s.Note)
+	for i := range s.Steps {
+		if _, err := os.Stat(filepath.Join(out, "default", fmt.Sprintf("step-%02d", i+1))); err != nil {
+			t.Errorf("step %d has no directory: %v", i+1, err)
+		}
 	}
+	if res.Capacity != nil {
+		t.Error("a search result ranks cells at one rate")
+	}
+	if s.Ceiling == maxrate.CeilingHarness {
+		// A machine too busy for the generator: the search must say so and stop there.
+		if last := s.Steps[len(s.Steps)-1]; !last.HarnessBound || last.Met {
+			t.Errorf("harness ceiling, but the last step %+v was not the harness's", last)
+		}
+		t.Logf("the generator fell behind on this machine: %s", s.Note)
+		return
+	}
+	// The handler's 50/s is a hard ceiling; how far below it the search
+	// lands depends on how busy the machine is (the simulated capacity of
+	// internal/maxrate's tests pins the precision).
+	if s.MaxRate >= 60 || s.MissRate <= s.MaxRate || (s.Ceiling != maxrate.CeilingSLO && s.Ceiling != maxrate.CeilingSteps && s.Ceiling != maxrate.CeilingBelow) {
+		t.Errorf("max rate %g, miss rate %g, ceiling %s (%s): want bracketed below 60/s", s.MaxRate, s.MissRate, s.Ceiling, s.Note)
+	}
+	t.Logf("max rate %g/s: %s", s.MaxRate, s.Note)
 	missed := 0
 	for i, st := range s.Steps {
 		if st.Met && st.Rate > s.MaxRate {
@@ -67,17 +89,43 @@ drain_timeout: 30s
 		if !st.Met {
 			missed++
 		}
-		if _, err := os.Stat(filepath.Join(out, "default", "step-0"+string(rune('1'+i)))); err != nil {
-			t.Errorf("step %d has no directory: %v", i+1, err)
-		}
 	}
 	if missed == 0 {
 		t.Error("no step missed: the search never found the handler's limit")
 	}
-	if v.SLO == nil || !v.SLO.Met || v.SLO.Checks[0].Target != s.MaxRate {
+	if s.MaxRate > 0 && (v.SLO == nil || !v.SLO.Met || v.SLO.Checks[0].Target != s.MaxRate) {
 		t.Errorf("the variant is not the step at the max rate: verdict %+v", v.SLO)
 	}
-	if res.Capacity != nil {
-		t.Error("a search result ranks cells at one rate")
+}
+
+// Late sends end the search only when they alone could explain the miss.
+func TestJudgeStepBlamesTheHarnessOnlyForItsOwnDelay(t *testing.T) {
+	sc, err := scenarios.Parse("t.yaml", []byte(`name: t
+task: bench.job.process
+load:
+  - steady: {rate: 100/s, for: 5s}
+slo: {"p99(end_to_end)": 200ms}
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := func(p99ms, lateMaxMS, publish, complete float64, harnessBound bool) maxrate.Step {
+		rv := &report.Variant{Ledger: report.Ledger{Published: 500, Finished: 500}, HarnessBound: harnessBound,
+			LateSends: 20, LateMaxMS: lateMaxMS, Throughput: report.Throughput{PublishPerS: publish, CompletePerS: complete},
+			LatencyMS: report.Latencies{EndToEnd: report.Summary{Count: 500, P99: p99ms}}}
+		st, _ := judgeStep(sc, rv, nil, 100)
+		return st
+	}
+	if st := step(3300, 70, 100, 44, true); st.HarnessBound || st.Met {
+		t.Errorf("workers 3 s behind with sends 70 ms late: %+v, want the workers' miss", st)
+	}
+	if st := step(260, 150, 100, 100, true); !st.HarnessBound || st.Met {
+		t.Errorf("p99 260 ms with sends 150 ms late: %+v, want the harness's", st)
+	}
+	if st := step(150, 150, 100, 100, true); !st.Met {
+		t.Errorf("met despite late sends: %+v, want met", st)
+	}
+	if st := step(50, 0, 80, 80, false); !st.HarnessBound || st.Met {
+		t.Errorf("published 80/s of 100/s: %+v, want the harness's", st)
 	}
 }
