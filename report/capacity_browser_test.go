@@ -58,6 +58,7 @@ type layoutInfo struct {
 	LatFolds    int      `json:"latFolds"`
 	CutTables   []string `json:"cutTables"`
 	CutElements []string `json:"cutElements"`
+	Scrolling   []string `json:"scrolling"`
 }
 
 // inspectLayout measures what a reader at 1280 px sees: whether anything
@@ -91,6 +92,9 @@ const inspectLayout = `(function () {
     openFolded: document.querySelectorAll("details.vsec[open]").length,
     latFolds: document.querySelectorAll("details.lat:not([open])").length,
     cutTables: cutTables, cutElements: cutElements.slice(0, 10),
+    scrolling: Array.from(document.querySelectorAll("table.ledger, table.matrix, table.gates")).filter(function (t) {
+      const w = t.closest(".table-wrap"); return w && w.scrollWidth > w.clientWidth + 1;
+    }).map(function (t) { return t.className; }),
   };
 })()`
 
@@ -135,6 +139,11 @@ func TestCapacityReportInBrowser(t *testing.T) {
 	}
 	if len(info.CutTables) > 0 || len(info.CutElements) > 0 {
 		t.Errorf("cut at the right edge: tables %q, elements %q", info.CutTables, info.CutElements)
+	}
+	// The ledger, variant and gate tables of 8 long-named variants fit
+	// without scrolling: names and headers wrap.
+	if len(info.Scrolling) > 0 {
+		t.Errorf("tables wider than the window: %q", info.Scrolling)
 	}
 	if !strings.HasPrefix(info.FirstH2, "Capacity") {
 		t.Errorf("the report opens with %q, want the capacity answer", info.FirstH2)

@@ -107,8 +107,6 @@ func Search(ctx context.Context, cfg Config, probe Probe) (Result, error) {
 		res.Steps = append(res.Steps, st)
 		return st, err == nil, err
 	}
-	defer func() { res.Knee = Knee(res.Steps) }()
-
 	// Step up until a step misses.
 	lo, hi := 0.0, 0.0
 	for rate := cfg.From; ; rate = math.Min(rate*cfg.Factor, cfg.To) {
@@ -158,6 +156,7 @@ func Search(ctx context.Context, cfg Config, probe Probe) (Result, error) {
 // stop records the outcome and says it in words.
 func (r Result) stop(met, miss float64, ceiling string) Result {
 	r.MaxRate, r.MissRate, r.Ceiling = met, miss, ceiling
+	r.Knee = Knee(r.Steps)
 	switch ceiling {
 	case CeilingSLO:
 		r.Note = fmt.Sprintf("meets the objectives up to %.0f/s and misses them at %.0f/s", met, miss)

@@ -47,6 +47,9 @@ func TestSearchFindsKnownCapacity(t *testing.T) {
 		if got := res.MaxRate; got < 0.9*known || got > known {
 			t.Errorf("capacity %g: max rate %g, want within 10 %% below %g (%s)", capacity, got, known, res.Note)
 		}
+		if res.Knee <= 0 || res.Knee >= capacity {
+			t.Errorf("capacity %g: knee %g, want one below the capacity", capacity, res.Knee)
+		}
 		if m.probes > 12 || len(res.Steps) != m.probes {
 			t.Errorf("capacity %g: %d probes, %d steps recorded", capacity, m.probes, len(res.Steps))
 		}
