@@ -182,8 +182,13 @@ func matrixValues(vs []Variant) ([]string, map[string][]string) {
 	if len(vs) > 0 {
 		var named []string
 		for _, part := range strings.Split(vs[0].Name, ",") {
-			if k, _, ok := strings.Cut(part, "="); ok && vals[k] != nil && !slices.Contains(named, k) {
-				named = append(named, k)
+			// A name may shorten a key to its last segment: processes=2.
+			seg, _, _ := strings.Cut(part, "=")
+			for _, k := range keys {
+				if (k == seg || strings.HasSuffix(k, "."+seg)) && !slices.Contains(named, k) {
+					named = append(named, k)
+					break
+				}
 			}
 		}
 		if len(named) == len(keys) {

@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -31,5 +32,25 @@ func TestCapacityHTML(t *testing.T) {
 		if !strings.Contains(html, want) {
 			t.Errorf("report lacks %s", want)
 		}
+	}
+}
+
+// Variant names may shorten matrix keys to their last segment; the heat
+// map still takes the keys in the names' order.
+func TestHeatMapKeyOrderFromShortNames(t *testing.T) {
+	var vs []Variant
+	for _, p := range []int{1, 2} {
+		for _, c := range []int{8, 32} {
+			vs = append(vs, Variant{Name: "processes=" + strconv.Itoa(p) + ",concurrency=" + strconv.Itoa(c),
+				Params: map[string]any{"workers.processes": p, "workers.concurrency": c}})
+		}
+	}
+	keys, vals := matrixValues(vs)
+	if strings.Join(keys, " ") != "workers.processes workers.concurrency" || strings.Join(vals["workers.concurrency"], " ") != "8 32" {
+		t.Errorf("keys %q values %q", keys, vals)
+	}
+	hm := heatMaps(&Result{Variants: vs})
+	if len(hm) != 1 || hm[0].RowKey != "workers.processes" || hm[0].ColKey != "workers.concurrency" || hm[0].Rows[1].Cells[0].Anchor != "#v-2" {
+		t.Errorf("heat map %+v", hm)
 	}
 }

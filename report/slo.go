@@ -126,11 +126,20 @@ func checkObjective(o Objective, lookup func(string) (float64, bool)) SLOCheck {
 	}
 	c.Text = fmt.Sprintf("%s %s %s %s", o.Metric, FormatMetric(o.Metric, got), op, FormatMetric(o.Metric, o.Target))
 	if !c.Met {
-		c.Text = fmt.Sprintf("%s %s, target %s %s (misses by %.0f %%)", o.Metric, FormatMetric(o.Metric, got), op, FormatMetric(o.Metric, o.Target), -c.Margin*100)
+		c.Text = fmt.Sprintf("%s %s, target %s %s (%s)", o.Metric, FormatMetric(o.Metric, got), op, FormatMetric(o.Metric, o.Target), missBy(c.Margin, got, o.Target))
 	} else {
 		c.Text += fmt.Sprintf(" (%.0f %% headroom)", c.Margin*100)
 	}
 	return c
+}
+
+// missBy says how far a value misses its target: a share up to twice the
+// target, a multiple beyond.
+func missBy(margin, got, target float64) string {
+	if margin < -1 && target > 0 && got > 0 {
+		return fmt.Sprintf("%.0f× the target", got/target)
+	}
+	return fmt.Sprintf("misses by %.0f %%", -margin*100)
 }
 
 func relative(d, base float64) float64 {
@@ -167,6 +176,9 @@ type Capacity struct {
 	Recommended string     `json:"recommended,omitempty"`
 	Meeting     []CellCost `json:"meeting"` // cheapest first
 	Missing     []CellMiss `json:"missing"` // in the scenario's order
+	// Note qualifies the whole answer: no variant meets the SLO and the
+	// load generator fell behind in every one of them.
+	Note string `json:"note,omitempty"`
 }
 
 // CellCost is what a cell that meets the SLO costs.
@@ -218,6 +230,9 @@ func PlanCapacity(r *Result) *Capacity {
 	slices.SortStableFunc(c.Meeting, compareCost)
 	if len(c.Meeting) > 0 {
 		c.Recommended = c.Meeting[0].Variant
+	}
+	if len(c.Meeting) == 0 && len(c.Missing) > 0 && !slices.ContainsFunc(c.Missing, func(m CellMiss) bool { return m.Caveat == "" }) {
+		c.Note = "the load generator fell behind in every variant: the machine running bench could not offer the SLO's load, so these misses are the harness's as much as the workers'; run bench on a machine of its own, or spread the load over several"
 	}
 	return c
 }

@@ -129,3 +129,27 @@ func TestJUnitCarriesTheVerdict(t *testing.T) {
 		t.Error("a missed SLO is a junit failure")
 	}
 }
+
+// A miss far beyond the target reads as a multiple; when every variant
+// misses with the generator behind, the answer says the harness could not
+// offer the load.
+func TestMissesFarBeyondAndAllHarnessBound(t *testing.T) {
+	r := &Result{SLO: &testSLO}
+	for _, name := range []string{"a", "b"} {
+		v := cell(name, 41650, 5, 10000, 1<<20, 0.5)
+		v.HarnessBound, v.LateSends = true, 14403
+		v.SLO = testSLO.Judge(&v, 1, 8)
+		r.Variants = append(r.Variants, v)
+	}
+	if got := r.Variants[0].SLO.Reason; !strings.Contains(got, "p99(end_to_end) 41.65 s, target ≤ 250.00 ms (167× the target)") {
+		t.Errorf("reason %q", got)
+	}
+	c := PlanCapacity(r)
+	if c.Recommended != "" || !strings.Contains(c.Note, "the load generator fell behind in every variant") {
+		t.Errorf("plan %+v", c)
+	}
+	r.Variants[1].SLO.Caveat = ""
+	if c := PlanCapacity(r); c.Note != "" {
+		t.Errorf("note %q with one variant measured cleanly", c.Note)
+	}
+}

@@ -49,6 +49,9 @@ func PrintCapacity(w io.Writer, c *report.Capacity) {
 	fmt.Fprintf(w, "\nSLO %s\n", c.SLO.Describe())
 	if c.Recommended == "" {
 		fmt.Fprintln(w, "no variant meets the SLO")
+		if c.Note != "" {
+			fmt.Fprintf(w, "note: %s\n", c.Note)
+		}
 	} else {
 		fmt.Fprintf(w, "recommendation: %s\n", c.Recommended)
 	}
