@@ -17,8 +17,10 @@ func judgeSLO(sc *scenarios.Scenario, rv *report.Variant) {
 	rv.SLO = sc.SLO.Judge(rv, sc.Workers.Processes, sc.Workers.Concurrency)
 }
 
-// printVerdict writes a variant's verdict under its summary line.
-func printVerdict(w io.Writer, v *report.SLOVerdict) {
+// printVerdict writes a variant's verdict under its summary line. A
+// harness-bound variant's caveat is left to its warning: one line per cause.
+func printVerdict(w io.Writer, rv *report.Variant) {
+	v := rv.SLO
 	if v == nil {
 		return
 	}
@@ -35,7 +37,7 @@ func printVerdict(w io.Writer, v *report.SLOVerdict) {
 		fmt.Fprintf(w, "%s %s", sep, c.Text)
 	}
 	fmt.Fprintln(w)
-	if v.Caveat != "" {
+	if v.Caveat != "" && !rv.HarnessBound {
 		fmt.Fprintf(w, "  slo caveat: %s\n", v.Caveat)
 	}
 }
