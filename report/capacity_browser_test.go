@@ -176,10 +176,11 @@ func TestCapacityReportInBrowser(t *testing.T) {
 	}
 }
 
-// The README's picture: a screenshot of the answer alone.
+// The README's picture: a screenshot of the answer alone, and of a section
+// far down the page.
 func TestScreenshotOfCapacity(t *testing.T) {
 	needBrowser(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	dir := t.TempDir()
 	htmlPath := filepath.Join(dir, HTMLFile)
@@ -202,5 +203,8 @@ func TestScreenshotOfCapacity(t *testing.T) {
 	// The section only: narrower than the window, far shorter than the page.
 	if b := img.Bounds(); b.Dx() > 1280 || b.Dx() < 600 || b.Dy() < 200 || b.Dy() > 1500 {
 		t.Errorf("screenshot %dx%d, want the capacity section alone", b.Dx(), b.Dy())
+	}
+	if err := browser.ScreenshotOf(ctx, htmlPath, pngPath, 1280, "#no-such-section"); err == nil || !strings.Contains(err.Error(), "no visible element matches #no-such-section") {
+		t.Errorf("screenshot of a missing element: %v", err)
 	}
 }
