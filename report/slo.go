@@ -302,7 +302,11 @@ func DescribeCost(c CellCost, rate float64) string {
 		parts = append(parts, fmt.Sprintf("peak %.2f cores/process", c.PeakCores))
 	}
 	if c.InstancesAtRate > 0 {
-		parts = append(parts, fmt.Sprintf("%d worker instances for %s", c.InstancesAtRate, FormatMetric(rateMetric, rate)))
+		unit := "instances"
+		if c.InstancesAtRate == 1 {
+			unit = "instance"
+		}
+		parts = append(parts, fmt.Sprintf("%d worker %s for %s", c.InstancesAtRate, unit, FormatMetric(rateMetric, rate)))
 	}
 	s := strings.Join(parts, ", ")
 	if c.Caveat != "" {
