@@ -45,6 +45,14 @@ var pageTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"pValue":      formatP,
 	"verdictText": formatVerdict,
 	"checkText":   checkText,
+	// vname lets a long variant name wrap after its commas, not inside a value.
+	"vname": func(name string) template.HTML {
+		parts := strings.Split(name, ",")
+		for i, p := range parts {
+			parts[i] = template.HTMLEscapeString(p)
+		}
+		return template.HTML(strings.Join(parts, ",<wbr>"))
+	},
 	"cpuPer1k": func(v Variant) string {
 		if x, ok := Lookup(&v)("cpu_per_1k_jobs"); ok {
 			return FormatMetric("cpu_per_1k_jobs", x)
