@@ -58,7 +58,9 @@ type heatCell struct {
 func variantAnchor(i int) string { return "v-" + strconv.Itoa(i) }
 
 func buildCapacity(r *Result) *capacityView {
-	c := r.Capacity
+	// Planned again from the verdicts, so that a result an older bench wrote
+	// reads as this one would answer it.
+	c := PlanCapacity(r)
 	if c == nil {
 		return nil
 	}
@@ -74,19 +76,15 @@ func buildCapacity(r *Result) *capacityView {
 	for _, m := range c.Missing {
 		cv.Misses = append(cv.Misses, missRow{Variant: m.Variant, Anchor: "#" + variantAnchor(index[m.Variant]), Reason: m.Reason, Caveat: m.Caveat})
 	}
-	cv.HeatMaps = heatMaps(r)
+	cv.HeatMaps = heatMaps(r, c.Recommended)
 	return cv
 }
 
 // heatMaps lays the variants out by their matrix values, for 1–3 matrix keys.
-func heatMaps(r *Result) []heatMap {
+func heatMaps(r *Result, rec string) []heatMap {
 	keys, vals := matrixValues(r.Variants)
 	if len(keys) == 0 || len(keys) > 3 {
 		return nil
-	}
-	rec := ""
-	if r.Capacity != nil {
-		rec = r.Capacity.Recommended
 	}
 	find := func(want map[string]string) int {
 		for i, v := range r.Variants {

@@ -49,7 +49,7 @@ func TestHeatMapKeyOrderFromShortNames(t *testing.T) {
 	if strings.Join(keys, " ") != "workers.processes workers.concurrency" || strings.Join(vals["workers.concurrency"], " ") != "8 32" {
 		t.Errorf("keys %q values %q", keys, vals)
 	}
-	hm := heatMaps(&Result{Variants: vs})
+	hm := heatMaps(&Result{Variants: vs}, "")
 	if len(hm) != 1 || hm[0].RowKey != "workers.processes" || hm[0].ColKey != "workers.concurrency" || hm[0].Rows[1].Cells[0].Anchor != "#v-2" {
 		t.Errorf("heat map %+v", hm)
 	}
