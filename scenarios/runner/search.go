@@ -104,7 +104,9 @@ func judgeStep(sc *scenarios.Scenario, rv *report.Variant, coll *collector, rate
 	// its rate, or when it sent late (harness_bound) and its lateness
 	// alone could explain the miss. A step that meets despite late sends
 	// meets: lateness only adds latency.
-	short := rv.Ledger.Published > 0 && rv.Throughput.PublishPerS < rate*(1-generatorSlack)
+	// Short: below the rate with many sends late, not one late last send
+	// stretching a short step.
+	short := rv.Ledger.Published > 0 && rv.Throughput.PublishPerS < rate*(1-generatorSlack) && rv.LateSends*10 > rv.Ledger.Published
 	behind := short || (rv.HarnessBound && !verdict.Met && lateExplains(verdict, rv.LateMaxMS/1e3))
 	st := maxrate.Step{Met: verdict.Met && rv.Error == "" && !behind, P99: judged.LatencyMS.EndToEnd.P99,
 		HarnessBound: behind, Reason: verdict.Reason, Error: rv.Error}
@@ -133,7 +135,8 @@ func lateExplains(v *report.SLOVerdict, late float64) bool {
 }
 
 // generatorSlack is how far below a step's rate the generator may publish
-// before the step counts as the harness's ceiling.
+// (with more than a tenth of its sends late) before the step counts as the
+// harness's ceiling.
 const generatorSlack = 0.05
 
 func stepWord(st maxrate.Step) string {
