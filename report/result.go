@@ -88,6 +88,7 @@ type Variant struct {
 	Error        string            `json:"error,omitempty"`
 	Aborted      *Abort            `json:"aborted,omitempty"` // an abort gate ended the variant early
 	Worker       *WorkerInfo       `json:"worker,omitempty"`  // what ran as the workers
+	Agents       []Agent           `json:"agents,omitempty"`  // the hosts of a run placed on agents (placement)
 
 	// The baseline comparison's inputs (issue 19), kept together.
 	//

@@ -51,9 +51,10 @@ type Scenario struct {
 	// (a verdict, not a gate); nil without one.
 	SLO *report.SLO
 	// Search asks for each variant's highest rate that meets the SLO.
-	Search   Search
-	Baseline Baseline
-	Chaos    Chaos
+	Search    Search
+	Baseline  Baseline
+	Chaos     Chaos
+	Placement Placement // agents on other hosts; zero: everything on the runner's host
 
 	File   string // as given to Parse
 	SHA256 string // hex SHA-256 of Source

@@ -33,6 +33,7 @@ func commands() []command {
 		{"compare", "compare two results: BASE.json NEW.json [--max-regression 15%]", func(a []string, s stdio) int { return runCompare(a, s.out, s.err) }},
 		{"report", "re-render the HTML report: result.json [-o report.html]", cmdReport},
 		{"worker", "run a simulated worker process (spawned by run; usable by hand)", cmdWorker},
+		{"agent", "join runs on other hosts through the broker: --amqp-url URL [--name NAME] [--labels k=v]", cmdAgent},
 		{"broker", "a private RabbitMQ node for local use: up | down", cmdBroker},
 		{"perf", "measure the runtime and load generator against raw amqp091-go (see BENCHMARKS.md)", cmdPerf},
 		{"schema", "print the JSON Schema of scenario files, for editors", cmdSchema},

@@ -29,6 +29,8 @@ func TestMain(m *testing.M) {
 		switch os.Args[1] {
 		case "worker":
 			os.Exit(testWorker(os.Args[2:]))
+		case "agent":
+			os.Exit(testAgent(os.Args[2:]))
 		case "idle":
 			idleWorker()
 		}
@@ -62,6 +64,13 @@ func testWorker(args []string) int {
 
 func runScenario(t *testing.T, yaml string) report.Variant {
 	t.Helper()
+	return runScenarioWith(t, yaml, Options{})
+}
+
+// runScenarioWith runs yaml with opts (its broker, output, worker and
+// progress filled in) and returns its one variant.
+func runScenarioWith(t *testing.T, yaml string, opts Options) report.Variant {
+	t.Helper()
 	url := brokertest.URL(t)
 	sc, err := scenarios.Parse("test.yaml", []byte(yaml), nil)
 	if err != nil {
@@ -71,7 +80,8 @@ func runScenario(t *testing.T, yaml string) report.Variant {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := New(sc, Options{AMQPURL: url, OutDir: t.TempDir(), WorkerArgv: []string{exe, "worker"}, Progress: testWriter{t}})
+	opts.AMQPURL, opts.OutDir, opts.WorkerArgv, opts.Progress = url, t.TempDir(), []string{exe, "worker"}, testWriter{t}
+	r, err := New(sc, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

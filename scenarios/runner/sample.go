@@ -173,7 +173,7 @@ func (sm *sampler) sample(now, start time.Time) {
 		row[report.SeriesWorkerCPUCores] = (cpu - sm.lastCPU).Seconds() / dt
 	}
 	row[report.SeriesWorkerCPUCoresMax], sm.lastProc = v.cpu.busiest(sm.lastProc, dt)
-	row[report.SeriesIntendedRate] = v.gen.IntendedRate(now.Sub(start))
+	row[report.SeriesIntendedRate] = v.intendedRate(now.Sub(start))
 	row[report.SeriesPublished] = float64(pub)
 	row[report.SeriesCompleted] = float64(done)
 	row[report.SeriesFailures] = float64(v.coll.failures.Load())

@@ -64,6 +64,8 @@ type variantRun struct {
 	cpu         *cpuMeter           // stage load
 	bb          *blackBox           // stage load, black-box workers only
 	intended    *intendedTable      // stage load, black-box workers only
+	remote      *remote             // stage agents, with placement only (remote.go)
+	shards      shardsRef           // stage agents: the generator agents' sequence ranges (read by telemetry and the dispatcher)
 
 	// Background work of the load stage, stopped by teardown.
 	stopLoad      context.CancelCauseFunc // ends the load and the drain early (an abort gate)
@@ -110,6 +112,7 @@ func (v *variantRun) run(ctx context.Context) (report.Variant, error) {
 		{"environment", v.upEnvironment},
 		{"calibration", v.calibrate},
 		{"accounting", v.startAccounting},
+		{"agents", v.joinAgents},
 		{"workers", v.startWorkers},
 		{"load", v.prepareLoad},
 	}
@@ -126,6 +129,7 @@ func (v *variantRun) run(ctx context.Context) (report.Variant, error) {
 	v.teardown()
 	rv.Aborted = v.aborted.Load()
 	v.collect(&rv, out, ctx.Err() != nil)
+	v.collectAgents(&rv, out.start)
 	if f := v.r.opts.OnSnapshot; f != nil {
 		f(live.Snapshot{Scenario: v.r.sc.Name, Variant: v.v.Name, ElapsedS: out.drainAt.Sub(out.start).Seconds(), Result: rv, Series: v.samples.latest()})
 	}
@@ -195,7 +199,7 @@ func (v *variantRun) startAccounting(context.Context) error {
 		return fmt.Errorf("%w: %w", ErrEnvironment, err)
 	}
 	v.telErrs = make(chan error, 4)
-	tel, err := telemetry.Listen("127.0.0.1:0", v.coll.accept, func(err error) {
+	tel, err := telemetry.Listen("127.0.0.1:0", v.acceptTelemetry, func(err error) {
 		select {
 		case v.telErrs <- err:
 		default:
@@ -214,6 +218,9 @@ func (v *variantRun) startAccounting(context.Context) error {
 func (v *variantRun) startWorkers(ctx context.Context) error {
 	if v.sc.OwnWorker() {
 		return v.startOwnWorkers(ctx)
+	}
+	if v.sc.Placement.Workers.Agents > 0 {
+		return v.startRemoteWorkers(ctx)
 	}
 	wc := simworker.FromScenario(v.sc)
 	wc.DependencyURL = v.env.depURL
@@ -248,6 +255,9 @@ func (v *variantRun) prepareLoad(ctx context.Context) error {
 	v.phases = make([]loadgen.Phase, len(v.sc.Load))
 	for i, p := range v.sc.Load {
 		v.phases[i] = p.Phase
+	}
+	if v.sc.Placement.Generators.Agents > 0 {
+		return nil // the agents publish (remote.go)
 	}
 	gen, err := loadgen.New(loadgen.Config{
 		URL:        v.env.genURL,
@@ -297,7 +307,7 @@ func (v *variantRun) startConsumers(ctx context.Context) error {
 			return seq, ok && tid == v.tidFor(seq)
 		}})
 	}
-	if err := v.watch.consumeDead(ctx, v.deadQueue, deadLetters{mine: seqHeader}); err != nil {
+	if err := v.watch.consumeDead(ctx, v.deadQueue, deadLetters{mine: seqHeader, record: v.deadLetterHook()}); err != nil {
 		return err
 	}
 	if v.sc.Job.Emit != "" {
@@ -358,7 +368,7 @@ func (v *variantRun) execute(ctx context.Context) loadOutcome {
 	}
 
 	var genErr error
-	out.gen, genErr = v.gen.Run(loadCtx, out.start)
+	out.gen, genErr = v.runLoad(loadCtx, out.start)
 	if genErr != nil && loadCtx.Err() == nil {
 		out.err = fmt.Errorf("%w: load generator: %w", ErrEnvironment, redact.Error(genErr, v.env.genURL))
 	}
@@ -395,6 +405,8 @@ func (v *variantRun) teardown() {
 		// The workers stop (SIGTERM, SIGKILL after 30 s) while telemetry and the
 		// sampler still run: every outcome they report arrives, and the last
 		// sample sees them gone.
+		// Agents stop theirs the same way and send their last events.
+		v.releaseAgents()
 		if v.procs != nil {
 			v.procs.stopAll(30 * time.Second)
 		}
