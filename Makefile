@@ -88,6 +88,8 @@ assets:
 screenshot: deps build
 	$(BIN) run scenarios/spike.yaml --out out/screenshot
 	$(BIN) report out/screenshot/result.json --screenshot docs/report.png --width 1280
+	$(BIN) run scenarios/capacity.yaml --out out/screenshot-capacity
+	$(BIN) report out/screenshot-capacity/result.json --screenshot docs/capacity.png --screenshot-of '#capacity' --width 1280
 
 clean:
 	rm -rf bin out

@@ -56,7 +56,11 @@ func Combine(results []*Result) *Result {
 			}
 		}
 		combineVariant(v, vs, runs)
+		if out.SLO != nil && v.SLO != nil && v.Search == nil {
+			v.SLO = out.SLO.Judge(v, v.SLO.Processes, v.SLO.Concurrency) // on the medians
+		}
 	}
+	out.Capacity = PlanCapacity(out)
 	return out
 }
 

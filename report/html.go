@@ -2,17 +2,21 @@ package report
 
 import (
 	"bytes"
+	"cmp"
 	_ "embed"
 	"encoding/json"
 	"fmt"
 	"html/template"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/benchmq/bench/internal/maxrate"
 )
 
 // The charting library is vendored (see assets/VERSION) and inlined so that
@@ -41,6 +45,20 @@ var pageTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"pValue":      formatP,
 	"verdictText": formatVerdict,
 	"checkText":   checkText,
+	// vname lets a long variant name wrap after its commas, not inside a value.
+	"vname": func(name string) template.HTML {
+		parts := strings.Split(name, ",")
+		for i, p := range parts {
+			parts[i] = template.HTMLEscapeString(p)
+		}
+		return template.HTML(strings.Join(parts, ",<wbr>"))
+	},
+	"cpuPer1k": func(v Variant) string {
+		if x, ok := Lookup(&v)("cpu_per_1k_jobs"); ok {
+			return FormatMetric("cpu_per_1k_jobs", x)
+		}
+		return ""
+	},
 	"deltaClass": func(d MetricDelta) string {
 		switch {
 		case d.Failed():
@@ -84,6 +102,52 @@ type page struct {
 	LedgerCols  []string
 	LedgerRows  []ledgerRow
 	LatencyRows []latencyRow
+	// LatencyGroups are the latency rows by variant, each collapsible;
+	// OpenLatency opens them all (a few variants).
+	LatencyGroups []latencyGroup
+	OpenLatency   bool
+	// Capacity is the answer to the SLO, shown first; nil without one.
+	Capacity *capacityView
+	// FoldVariants folds the variant sections under their summaries: there
+	// are more than foldAbove.
+	FoldVariants bool
+	// Warnings are each variant's distinct warnings (one per cause),
+	// folded under a summary when there are more than foldAbove.
+	Warnings     []variantWarnings
+	WarningCount int
+	FoldWarnings bool
+	// Searches are the variants with a max-rate search, in the result's order.
+	Searches []searchRow
+}
+
+type variantWarnings struct {
+	Variant string
+	Texts   []string
+}
+
+// distinct drops repeated warnings, keeping the first of each.
+func distinct(ws []string) []string {
+	var out []string
+	for _, w := range ws {
+		if !slices.Contains(out, w) {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+type searchRow struct {
+	Anchor string
+	V      Variant
+}
+
+// foldAbove is how many variants a report shows unfolded.
+const foldAbove = 4
+
+type latencyGroup struct {
+	Variant  string
+	Headline string // "end-to-end p99 163.00 ms"
+	Rows     []latencyRow
 }
 
 type ledgerRow struct {
@@ -117,6 +181,34 @@ type pageVariant struct {
 	Name   string                `json:"name"`
 	Series map[string]jsonFloats `json:"series"`
 	Faults []pageFault           `json:"faults"`
+	Search *pageSearch           `json:"search,omitempty"`
+}
+
+// pageSearch is a max-rate search's rate-vs-p99 curve, sorted by rate.
+type pageSearch struct {
+	Rate   jsonFloats `json:"rate"`
+	Meets  jsonFloats `json:"meets"`  // p99 ms of the steps that met; null elsewhere
+	Misses jsonFloats `json:"misses"` // p99 ms of the others
+	Knee   float64    `json:"knee"`
+	Max    float64    `json:"max"`
+}
+
+func searchCurve(s *Search) *pageSearch {
+	if s == nil || len(s.Steps) == 0 {
+		return nil
+	}
+	steps := slices.Clone(s.Steps)
+	slices.SortStableFunc(steps, func(a, b maxrate.Step) int { return cmp.Compare(a.Rate, b.Rate) })
+	ps := &pageSearch{Knee: s.Knee, Max: s.MaxRate}
+	for _, st := range steps {
+		ps.Rate = append(ps.Rate, st.Rate)
+		met, miss := st.P99, math.NaN()
+		if !st.Met {
+			met, miss = math.NaN(), st.P99
+		}
+		ps.Meets, ps.Misses = append(ps.Meets, met), append(ps.Misses, miss)
+	}
+	return ps
 }
 
 type pageFault struct {
@@ -178,12 +270,25 @@ func buildPage(r *Result, baseline *Result) (*page, error) {
 			row.Values = append(row.Values, ledgerCell(l, p.LedgerCols[i], n))
 		}
 		p.LedgerRows = append(p.LedgerRows, row)
+		if ws := distinct(v.Warnings); len(ws) > 0 {
+			p.Warnings = append(p.Warnings, variantWarnings{Variant: v.Name, Texts: ws})
+			p.WarningCount += len(ws)
+		}
+		g := latencyGroup{Variant: v.Name}
 		for _, k := range Kinds() {
 			if s := summaryOf(&v, k); s.Count > 0 {
 				p.LatencyRows = append(p.LatencyRows, latencyRow{v.Name, k, s})
+				g.Rows = append(g.Rows, latencyRow{v.Name, k, s})
 			}
 		}
-		pv := pageVariant{Name: v.Name, Series: map[string]jsonFloats{}, Faults: []pageFault{}}
+		if e := v.LatencyMS.EndToEnd; e.Count > 0 {
+			g.Headline = fmt.Sprintf("end-to-end p50 %.2f ms, p99 %.2f ms", e.P50, e.P99)
+		}
+		p.LatencyGroups = append(p.LatencyGroups, g)
+		pv := pageVariant{Name: v.Name, Series: map[string]jsonFloats{}, Faults: []pageFault{}, Search: searchCurve(v.Search)}
+		if v.Search != nil {
+			p.Searches = append(p.Searches, searchRow{Anchor: "#" + variantAnchor(len(p.Data.Variants)), V: v})
+		}
 		for k, s := range v.Series {
 			pv.Series[k] = jsonFloats(s)
 		}
@@ -193,6 +298,10 @@ func buildPage(r *Result, baseline *Result) (*page, error) {
 		}
 		p.Data.Variants = append(p.Data.Variants, pv)
 	}
+	p.OpenLatency = len(r.Variants) <= foldAbove
+	p.FoldVariants = len(r.Variants) > foldAbove
+	p.FoldWarnings = p.WarningCount > foldAbove
+	p.Capacity = buildCapacity(r)
 	if len(r.Variants) > 1 {
 		p.ParamKeys, p.MatrixCols, p.Matrix = matrixTable(r.Variants)
 	}
@@ -333,6 +442,17 @@ func matrixTable(vs []Variant) (keys, cols []string, rows []matrixRow) {
 		{"p50 e2e", func(v *Variant) float64 { return v.LatencyMS.EndToEnd.P50 }, msf, false},
 		{"p99 e2e", func(v *Variant) float64 { return v.LatencyMS.EndToEnd.P99 }, msf, false},
 		{"peak RSS", func(v *Variant) float64 { return float64(v.Peak.WorkerRSSBytes) }, formatBytes, false},
+		{"CPU per 1k jobs", func(v *Variant) float64 {
+			if x, ok := Lookup(v)("cpu_per_1k_jobs"); ok {
+				return x
+			}
+			return math.NaN()
+		}, func(x float64) string {
+			if math.IsNaN(x) {
+				return "n/a"
+			}
+			return strconv.FormatFloat(x, 'f', 3, 64) + " s"
+		}, false},
 		{"drain", func(v *Variant) float64 { return v.DrainSeconds }, formatSeconds, false},
 		{"retries", func(v *Variant) float64 {
 			if !v.Ledger.Observed("retries") {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 )
 
 // JUnit XML shapes understood by CI systems (GitLab, Jenkins, GitHub reporters).
@@ -62,7 +63,9 @@ type junitFailure struct {
 // per gate. A failed gate is a <failure> carrying the measured value; a gate
 // whose metric was not measured is an <error>; a gate that was not evaluated
 // (a --set pinned its matrix key, the variant was aborted) is <skipped/> with
-// the reason, never a pass. A variant that failed to run is an <error>
+// the reason, never a pass. The SLO verdict is a set of properties (slo,
+// slo.checks, slo.reason, slo.recommended), not a testcase: a miss does not
+// fail the run. A variant that failed to run is an <error>
 // testcase named "run"; one an abort gate ended is a <failure> named "abort".
 func WriteJUnit(w io.Writer, r *Result) error {
 	doc := junitSuites{Name: "bench " + r.Scenario.Name}
@@ -73,6 +76,12 @@ func WriteJUnit(w io.Writer, r *Result) error {
 				s.Props = &junitPropsList{}
 			}
 			s.Props.Props = append(s.Props.Props, junitProp{Name: k, Value: fmt.Sprint(v.Params[k])})
+		}
+		if props := sloProps(r, &v); len(props) > 0 {
+			if s.Props == nil {
+				s.Props = &junitPropsList{}
+			}
+			s.Props.Props = append(s.Props.Props, props...)
 		}
 		class := "bench." + r.Scenario.Name + "." + v.Name
 		if v.Error != "" {
@@ -129,4 +138,30 @@ func WriteJUnit(w io.Writer, r *Result) error {
 		return fmt.Errorf("write junit: %w", err)
 	}
 	return nil
+}
+
+// sloProps are a variant's SLO verdict as suite properties.
+func sloProps(r *Result, v *Variant) []junitProp {
+	if v.SLO == nil {
+		return nil
+	}
+	word := "meets"
+	if !v.SLO.Met {
+		word = "misses"
+	}
+	texts := make([]string, len(v.SLO.Checks))
+	for i, c := range v.SLO.Checks {
+		texts[i] = c.Text
+	}
+	out := []junitProp{{Name: "slo", Value: word}, {Name: "slo.checks", Value: strings.Join(texts, "; ")}}
+	if v.SLO.Reason != "" {
+		out = append(out, junitProp{Name: "slo.reason", Value: v.SLO.Reason})
+	}
+	if v.SLO.Caveat != "" {
+		out = append(out, junitProp{Name: "slo.caveat", Value: v.SLO.Caveat})
+	}
+	if r.Capacity != nil && r.Capacity.Recommended == v.Name {
+		out = append(out, junitProp{Name: "slo.recommended", Value: "true"})
+	}
+	return out
 }

@@ -109,6 +109,8 @@ const (
 	// worker processes, and the cores they used over the last sample.
 	SeriesWorkerCPU      = "worker_cpu_seconds"
 	SeriesWorkerCPUCores = "worker_cpu_cores"
+	// The busiest worker process's cores over the last sample.
+	SeriesWorkerCPUCoresMax = "worker_cpu_cores_max"
 )
 
 var metrics = buildMetrics()
@@ -254,6 +256,11 @@ func buildMetrics() []Metric {
 		ms = append(ms, m)
 	}
 	ms = append(ms, trendMetrics()...)
+	ms = append(ms, Metric{Name: "peak(worker_cpu_cores)", Kind: gate.Count, Better: Lower, Series: SeriesWorkerCPUCoresMax, Live: Grows,
+		Doc: "highest CPU use of one worker process over a sample interval, in cores",
+		Value: func(v *Variant) (float64, bool) {
+			return v.Peak.WorkerCPUCores, v.Peak.WorkerCPUCores > 0
+		}})
 	return append(ms,
 		Metric{Name: "drain_seconds", Kind: gate.Duration, Better: Lower, Doc: "from the last publish to the last outcome",
 			Value: func(v *Variant) (float64, bool) { return v.DrainSeconds, true }, Compare: true, Floor: 1, Aliases: []string{"drain"}},
@@ -417,6 +424,9 @@ func FormatMetric(name string, v float64) string {
 		return fmt.Sprintf("%.1f MiB", v/(1<<20))
 	case gate.Rate:
 		return fmt.Sprintf("%.1f/s", v)
+	}
+	if v != math.Trunc(v) {
+		return fmt.Sprintf("%.2f", v) // cores
 	}
 	return fmt.Sprintf("%.0f", v)
 }

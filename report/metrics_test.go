@@ -61,6 +61,10 @@ func TestLookup(t *testing.T) {
 	}
 	// Every documented metric must be known to Lookup (missing only when unmeasured).
 	v.LatencyMS.PublishConfirm.Count, v.LatencyMS.Processing.Count = 1, 1
+	if _, ok := look("peak(worker_cpu_cores)"); ok {
+		t.Error("peak(worker_cpu_cores) without CPU measured: found")
+	}
+	v.Peak.WorkerCPUCores = 0.5
 	for _, m := range MetricNames() {
 		if _, ok := look(m); !ok {
 			t.Errorf("lookup(%s) missing", m)

@@ -28,6 +28,12 @@ type Result struct {
 	// Repeated runs (bench run --repeat N): the number of runs combined into
 	// this result; 0 for a single run. See Combine.
 	Repeat int `json:"repeat,omitempty"`
+
+	// SLO is the scenario's service level objective; nil without one.
+	SLO *SLO `json:"slo,omitempty"`
+	// Capacity is the answer to the SLO: the cells that meet it, cheapest
+	// first, and why the others miss; nil without an SLO.
+	Capacity *Capacity `json:"capacity,omitempty"`
 }
 
 // Scenario identifies the scenario file a result came from, and what ran:
@@ -107,6 +113,12 @@ type Variant struct {
 	// name -> one value per run, in run order, base units) when the result
 	// combines repeated runs; the variant's other figures are then medians.
 	Runs map[string][]float64 `json:"runs,omitempty"`
+
+	// SLO is the variant's verdict against the scenario's SLO: separate from
+	// the gates, a miss does not fail the run. nil without an SLO.
+	SLO *SLOVerdict `json:"slo,omitempty"`
+	// Search is the variant's max-rate search (search: or --max-rate).
+	Search *Search `json:"search,omitempty"`
 }
 
 // Worker modes.
@@ -274,6 +286,9 @@ type Peak struct {
 	QueueRetry       int64 `json:"queue_retry,omitempty"`
 	QueueDead        int64 `json:"queue_dead,omitempty"`
 	WorkerGoroutines int64 `json:"worker_goroutines,omitempty"`
+	// WorkerCPUCores is the busiest worker process's CPU use over a sample
+	// interval, in cores: what one instance of this configuration needs.
+	WorkerCPUCores float64 `json:"worker_cpu_cores,omitempty"`
 }
 
 // Breaker summarises circuit breaker activity over all worker processes.

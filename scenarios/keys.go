@@ -46,6 +46,7 @@ func (s *Scenario) setDefaults() {
 	}
 	s.Job.Work = Dist{Kind: DistFixed}
 	s.DrainTimeout = 120 * time.Second
+	s.Search = Search{Settle: defaultSettle, Measure: defaultMeasure, Precision: defaultPrecision, MaxSteps: defaultMaxSteps}
 }
 
 // scenarioFields is every top-level key of a scenario file.
@@ -78,6 +79,8 @@ var scenarioFields = []field[Scenario]{
 	customKey(meta{Name: "faults", Doc: "the fault timeline (docs/faults.md)"}, faultsSchema, decodeFaults),
 	customKey(meta{Name: "matrix", Doc: "key paths and the values they take: one variant per combination"}, matrixSchema, decodeMatrix),
 	customKey(meta{Name: "gates", Doc: "expressions every variant must pass, e.g. lost == 0"}, gatesSchema, decodeGates),
+	customKey(meta{Name: "slo", Doc: "the service level objective: rate and metric targets, e.g. {rate: 1500/s, \"p99(end_to_end)\": 250ms}; each variant gets a verdict, a miss does not fail the run"}, sloSchema, decodeSLO),
+	objKey(meta{Name: "search", Doc: "find each variant's highest steady rate that meets the slo: step up, then bisect"}, func(s *Scenario) *Search { return &s.Search }, searchFields, nil),
 	objKey(meta{Name: "baseline", Doc: "the comparison with an earlier result"}, func(s *Scenario) *Baseline { return &s.Baseline }, baselineFields, nil),
 	objKey(meta{Name: "chaos", Doc: "the fault injection environment"}, func(s *Scenario) *Chaos { return &s.Chaos }, []field[Chaos]{
 		strKey(meta{Name: "toxiproxy_url", Doc: "an external Toxiproxy API instead of the embedded one"}, checkHTTPURL,

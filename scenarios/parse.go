@@ -81,6 +81,9 @@ func Parse(file string, data []byte, sets []string) (*Scenario, error) {
 	if e := checkAB(s); e != nil {
 		errs = append(errs, e)
 	}
+	if e := checkSLO(s); e != nil {
+		errs = append(errs, e)
+	}
 	s.Effective, errs = effective(s.root, s.Pinned, file, errs)
 	sum = sha256.Sum256(s.Effective)
 	s.EffectiveSHA256 = hex.EncodeToString(sum[:])

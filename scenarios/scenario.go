@@ -12,6 +12,7 @@ import (
 
 	"github.com/benchmq/bench/chaos/fault"
 	"github.com/benchmq/bench/internal/loadgen"
+	"github.com/benchmq/bench/report"
 	"github.com/benchmq/bench/report/gate"
 	"github.com/benchmq/bench/worker"
 )
@@ -46,9 +47,14 @@ type Scenario struct {
 
 	DrainTimeout time.Duration // default 120s
 	Gates        []Gate
-	Baseline     Baseline
-	Chaos        Chaos
-	Placement    Placement // agents on other hosts; zero: everything on the runner's host
+	// SLO is the service level objective each variant is judged against
+	// (a verdict, not a gate); nil without one.
+	SLO *report.SLO
+	// Search asks for each variant's highest rate that meets the SLO.
+	Search    Search
+	Baseline  Baseline
+	Chaos     Chaos
+	Placement Placement // agents on other hosts; zero: everything on the runner's host
 
 	File   string // as given to Parse
 	SHA256 string // hex SHA-256 of Source
@@ -62,6 +68,7 @@ type Scenario struct {
 	// Pinned holds the matrix keys a --set gave one value: key -> the value.
 	Pinned map[string]any
 
+	sloPos   Pos
 	root     *yaml.Node // the document after --set, before matrix values
 	origin   origins
 	variants []Variant

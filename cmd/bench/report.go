@@ -24,6 +24,8 @@ baseline. The report is one self-contained file (charts included) that opens off
 		"bench report new/result.json --baseline scenarios/baselines/spike.json -o compare.html",
 		"# a PNG as well (needs chromium):",
 		"bench report result.json --screenshot report.png --width 1280",
+		"# only the answer to the scenario's slo:",
+		"bench report result.json --screenshot capacity.png --screenshot-of '#capacity'",
 	},
 	exits: "0 written\n2 bad input: flags, an unreadable result\n3 the screenshot failed (no chromium)",
 }
@@ -37,6 +39,7 @@ func runReport(args []string, stdout, stderr io.Writer) int {
 	baseline := fs.String("baseline", "", "overlay and compare with this result.json")
 	screenshot := fs.String("screenshot", "", "also write a PNG screenshot of the report (needs chromium)")
 	width := fs.Int("width", 1280, "screenshot width in pixels")
+	of := fs.String("screenshot-of", "", "screenshot only the element this CSS selector matches, e.g. '#capacity' (the answer to the SLO)")
 	if code, done := reportCLI.parse(fs, args, s); done {
 		return code
 	}
@@ -75,7 +78,7 @@ func runReport(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	if err := browser.Screenshot(ctx, dst, *screenshot, *width); err != nil {
+	if err := browser.ScreenshotOf(ctx, dst, *screenshot, *width, *of); err != nil {
 		fmt.Fprintln(stderr, "bench report:", err)
 		return exitEnv
 	}

@@ -52,6 +52,9 @@ far, queue depth, worker RSS); --metrics-addr serves the same figures to Prometh
 		"# override keys; a matrix key set by --set is pinned:",
 		"bench run scenarios/spike.yaml --set workers.prefetch=50 --set load.0.spike.jobs=2000",
 		"bench run scenarios/capacity.yaml --metrics-addr :9464",
+		"# each variant's highest rate that meets the slo:",
+		"bench run scenarios/max-rate.yaml",
+		"bench run scenarios/capacity.yaml --max-rate --set workers.processes=2",
 	},
 	exits: exitsRun,
 }
@@ -69,6 +72,7 @@ type runArgs struct {
 	resetQueues bool
 	namespace   string
 	metricsAddr string
+	maxRate     bool
 }
 
 func cmdRun(args []string, s stdio) int {
@@ -85,7 +89,7 @@ func cmdRun(args []string, s stdio) int {
 	defer stop()
 
 	opts := runner.Options{AMQPURL: ra.amqpURL, Progress: s.out, TTY: isTTY(s.out), Logger: log,
-		ResetQueues: ra.resetQueues, Namespace: ra.namespace}
+		ResetQueues: ra.resetQueues, Namespace: ra.namespace, MaxRate: ra.maxRate}
 	if ra.metricsAddr != "" {
 		srv, err := serveMetrics(ra.metricsAddr, s.err)
 		if err != nil {
@@ -145,6 +149,7 @@ func parseRun(args []string, s stdio) (ra runArgs, code int) {
 	namespace := fs.String("namespace", "", "prefix the app, task and event names with auto (a run id) or this name, so every queue and exchange is the run's own")
 	resetQueues := fs.Bool("reset-queues", false, "take over existing queues of the scenario's names on an external broker: their messages are deleted")
 	metricsAddr := fs.String("metrics-addr", "", "serve live metrics for Prometheus at this address, e.g. :9464 (/metrics)")
+	maxRate := fs.Bool("max-rate", false, "find each variant's highest steady rate that meets the scenario's slo (its search key, else from 100/s to 20000/s)")
 	verbose := fs.BoolP("verbose", "v", false, "log the environment's steps")
 	if code, done := runCLI.parse(fs, args, s); done {
 		return ra, code
@@ -169,7 +174,7 @@ func parseRun(args []string, s stdio) (ra runArgs, code int) {
 		return ra, runCLI.fail(s, "%v", err)
 	}
 	ra = runArgs{sc: sc, amqpURL: *amqpURL, dir: *outDir, repeat: *repeat, verbose: *verbose,
-		resetQueues: *resetQueues, namespace: *namespace, metricsAddr: *metricsAddr}
+		resetQueues: *resetQueues, namespace: *namespace, metricsAddr: *metricsAddr, maxRate: *maxRate}
 	if *baseline == "" && sc.Baseline.File != "" {
 		*baseline = sc.Baseline.File
 		if !filepath.IsAbs(*baseline) {

@@ -9,7 +9,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
@@ -17,6 +20,13 @@ import (
 // viewport width pixels wide and writes a full-page PNG to pngPath. It needs
 // a chromium (or chrome) binary on PATH.
 func Screenshot(ctx context.Context, htmlPath, pngPath string, width int) error {
+	return ScreenshotOf(ctx, htmlPath, pngPath, width, "")
+}
+
+// ScreenshotOf is Screenshot of the first element matching the CSS
+// selector (e.g. "#capacity", the report's answer to its SLO); the full page
+// when selector is "".
+func ScreenshotOf(ctx context.Context, htmlPath, pngPath string, width int, selector string) error {
 	if width <= 0 {
 		return fmt.Errorf("screenshot %s: width %d: must be positive", htmlPath, width)
 	}
@@ -25,7 +35,12 @@ func Screenshot(ctx context.Context, htmlPath, pngPath string, width int) error 
 		return fmt.Errorf("screenshot %s: %w", htmlPath, err)
 	}
 	defer closeTab()
-	png, err := chromedp.Run(tab, chromedp.FullScreenshot(100))
+	var png []byte
+	if selector == "" {
+		png, err = chromedp.Run(tab, chromedp.FullScreenshot(100))
+	} else {
+		png, err = captureElement(tab, selector)
+	}
 	if err != nil {
 		return fmt.Errorf("screenshot %s: capture: %w", htmlPath, err)
 	}
@@ -91,4 +106,32 @@ func Open(ctx context.Context, htmlPath string, width int, listen ...func(ev any
 		return nil, nil, fmt.Errorf("wait for charts: %w", err)
 	}
 	return tab, closeTab, nil
+}
+
+// captureElement captures the page region of the first element matching
+// selector, wherever it is on the page (the screenshot reaches beyond the
+// viewport rather than scrolling to it).
+func captureElement(tab context.Context, selector string) ([]byte, error) {
+	type box struct {
+		X, Y, W, H float64
+	}
+	b, err := chromedp.Run(tab, chromedp.Evaluate[box](`(function () {
+  const e = document.querySelector(`+strconv.Quote(selector)+`);
+  if (!e) return {X: 0, Y: 0, W: 0, H: 0};
+  const r = e.getBoundingClientRect();
+  return {X: r.left + window.scrollX, Y: r.top + window.scrollY, W: r.width, H: r.height};
+})()`))
+	if err != nil {
+		return nil, fmt.Errorf("find %s: %w", selector, err)
+	}
+	if b.W <= 0 || b.H <= 0 {
+		return nil, fmt.Errorf("no visible element matches %s", selector)
+	}
+	beyond, surface := true, true
+	return chromedp.Run(tab, chromedp.Action[[]byte](func(ctx context.Context, t *chromedp.Target) ([]byte, error) {
+		r, err := cdp.Call(ctx, t, page.CaptureScreenshot, page.CaptureScreenshotParams{Format: page.CaptureScreenshotFormatPng,
+			CaptureBeyondViewport: &beyond, FromSurface: &surface,
+			Clip: &page.Viewport{X: b.X, Y: b.Y, Width: b.W, Height: b.H, Scale: 1}})
+		return r.Data, err
+	}))
 }

@@ -63,6 +63,10 @@ type collector struct {
 	// gates (2 significant digits: the connections' own histograms are not
 	// safe to read while they record).
 	live *hdrhistogram.Histogram
+	// settled is end-to-end latency of the jobs intended at least settleNS
+	// after the load start: a max-rate search step's judged part. nil: off.
+	settled  *hdrhistogram.Histogram
+	settleNS int64
 }
 
 func newCollector(l *ledger.Ledger) *collector {
@@ -169,6 +173,9 @@ func (cn *conn) final(kind ledger.Outcome, o telemetry.Outcome) {
 		recordMicros(c.live, e2e)
 		if start := c.loadStart.Load(); start > 0 {
 			c.recordSecond((o.Done-start)/int64(time.Second), e2e)
+			if c.settled != nil && o.Intended-start >= c.settleNS {
+				recordMicros(c.settled, e2e)
+			}
 		}
 		c.mu.Unlock()
 	}
@@ -275,4 +282,22 @@ func (c *collector) perSecond() (secs []int64, p50, p99 []float64) {
 		return nil, nil, nil
 	}
 	return secs, p50, p99
+}
+
+// settle makes the collector keep, besides everything, the end-to-end
+// latency of the jobs intended at least d after the load start.
+func (c *collector) settle(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.settled, c.settleNS = newHist(), int64(d)
+}
+
+// settledEndToEnd summarises the latency settle asked for.
+func (c *collector) settledEndToEnd() report.Summary {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.settled == nil {
+		return report.Summary{}
+	}
+	return report.Summarize(c.settled)
 }

@@ -72,3 +72,19 @@ func (c *cpuMeter) update(pids []int, us []procstat.Usage, errs []error, err err
 	}
 	return total
 }
+
+// busiest returns the highest CPU use of one process (in cores) between
+// prev and the latest readings dt seconds apart, and the readings to pass
+// as prev next time.
+func (c *cpuMeter) busiest(prev map[int]time.Duration, dt float64) (cores float64, now map[int]time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now = make(map[int]time.Duration, len(c.last))
+	for pid, t := range c.last {
+		now[pid] = t
+		if p, ok := prev[pid]; ok && dt > 0 {
+			cores = max(cores, (t-p).Seconds()/dt)
+		}
+	}
+	return cores, now
+}

@@ -59,3 +59,19 @@ func TestCPUMeter(t *testing.T) {
 		t.Errorf("after the child exited: %v, before %v: its CPU was dropped", after, both)
 	}
 }
+
+// busiest is the highest one process's CPU over the interval, in cores.
+func TestCPUMeterBusiest(t *testing.T) {
+	m := newCPUMeter()
+	m.last = map[int]time.Duration{1: time.Second, 2: time.Second}
+	cores, prev := m.busiest(nil, 0.25)
+	if cores != 0 {
+		t.Errorf("first sample: %v cores, want 0 (no interval yet)", cores)
+	}
+	m.last[1] += 100 * time.Millisecond // 0.4 cores over 250 ms
+	m.last[2] += 200 * time.Millisecond // 0.8 cores
+	m.last[3] = 5 * time.Second         // new: no interval yet
+	if cores, _ = m.busiest(prev, 0.25); cores < 0.79 || cores > 0.81 {
+		t.Errorf("busiest = %v cores, want 0.8", cores)
+	}
+}

@@ -38,6 +38,8 @@ func (r *Runner) printSummary(i, n int, v *report.Variant) {
 		}
 		fmt.Fprintf(w, "  %s %s (value %s)%s\n", mark, g.Expr, value, suffix(g.Error))
 	}
+	printVerdict(w, v)
+	printSearch(w, v.Search)
 	for _, warn := range v.Warnings {
 		fmt.Fprintf(w, "  warning: %s\n", warn)
 	}

@@ -140,6 +140,7 @@ func (v *variantRun) peaks() report.Peak {
 		QueueRetry:       peak(report.SeriesQueueRetry),
 		QueueDead:        peak(report.SeriesQueueDead),
 		WorkerGoroutines: peak(report.SeriesGoroutines),
+		WorkerCPUCores:   v.samples.peak(report.SeriesWorkerCPUCoresMax),
 	}
 }
 

@@ -54,6 +54,10 @@ type Options struct {
 	// every queue and exchange is the run's own: NamespaceAuto for a run id,
 	// or a name (scenarios.CheckNamespace); "" for none.
 	Namespace string
+	// MaxRate searches each variant's highest rate that meets the SLO (as
+	// the scenario's search key does), over scenarios.DefaultSearchRange
+	// when the scenario has no search key.
+	MaxRate bool
 	// OnSnapshot, if set, receives each variant's live state about once a
 	// second (and its last state at the end): e.g. to serve it to Prometheus.
 	// It must not block.
@@ -168,14 +172,23 @@ func (r *Runner) Run(ctx context.Context) (*report.Result, error) {
 		if err != nil {
 			return res, err
 		}
-		vr := &variantRun{r: r, index: i, v: v, sc: vsc, dir: filepath.Join(r.opts.OutDir, safeName(v.Name)), runID: newRunID(), log: r.log.With("variant", v.Name)}
+		dir := filepath.Join(r.opts.OutDir, safeName(v.Name))
 		r.log.Info("variant starting", "variant", v.Name, "index", i+1, "of", len(variants))
-		rv, err := vr.run(ctx)
+		var rv report.Variant
+		if _, search := r.searchSpec(); search {
+			rv, err = r.searchVariant(ctx, i, v, dir)
+		} else {
+			vr := &variantRun{r: r, index: i, v: v, sc: vsc, dir: dir, runID: newRunID(), log: r.log.With("variant", v.Name)}
+			rv, err = vr.run(ctx)
+		}
 		if err != nil {
 			rv.Error = err.Error()
 		}
 		if err == nil || rv.Ledger.Published > 0 {
 			evalGates(v.Scenario, &rv)
+			if rv.Search == nil {
+				judgeSLO(v.Scenario, &rv)
+			} // else the verdict is the step's, at its rate
 		} // else the variant never ran: its gates would judge nothing
 		rv.Passed = rv.Passed && rv.Error == "" && rv.Aborted == nil
 		done[i] = &rv
@@ -194,6 +207,10 @@ func (r *Runner) Run(ctx context.Context) (*report.Result, error) {
 	res.Env.BrokerVersion, res.Env.BrokerKind = r.brokerVersion, r.brokerKind
 	r.mu.Unlock()
 	res.FinishedAt = time.Now().UTC().Format(time.RFC3339)
+	res.SLO = sc.SLO
+	res.Capacity = report.PlanCapacity(res)
+	PrintCapacity(r.opts.Progress, res.Capacity)
+	printSearches(r.opts.Progress, res)
 	res.Passed = runErr == nil && len(res.Variants) == len(variants)
 	for _, v := range res.Variants {
 		res.Passed = res.Passed && v.Passed

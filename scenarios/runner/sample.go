@@ -84,6 +84,7 @@ type sampler struct {
 
 	lastCounts broker.QueueCounts // the broker's last answer (management API)
 	lastMem    int64
+	lastProc   map[int]time.Duration // each process's CPU time at the last sample
 }
 
 func (sm *sampler) run(ctx context.Context, start time.Time) {
@@ -184,6 +185,7 @@ func (sm *sampler) sample(now, start time.Time) {
 		row[report.SeriesCompleteRate] = float64(done-sm.lastDone) / dt
 		row[report.SeriesWorkerCPUCores] = (cpu - sm.lastCPU).Seconds() / dt
 	}
+	row[report.SeriesWorkerCPUCoresMax], sm.lastProc = v.cpu.busiest(sm.lastProc, dt)
 	row[report.SeriesIntendedRate] = v.intendedRate(now.Sub(start))
 	row[report.SeriesPublished] = float64(pub)
 	row[report.SeriesCompleted] = float64(done)

@@ -40,6 +40,9 @@ type variantRun struct {
 	dir   string
 	runID string
 	log   *slog.Logger
+	// settle: a max-rate search step, whose latency before settle after the
+	// load start is not judged (collector.settle); 0 otherwise.
+	settle time.Duration
 
 	// The job's queues (stage environment).
 	queue       string
@@ -182,6 +185,9 @@ func (v *variantRun) setQueues() {
 func (v *variantRun) startAccounting(context.Context) error {
 	v.ledger = newLedger(v.sc)
 	v.coll = newCollector(v.ledger)
+	if v.settle > 0 {
+		v.coll.settle(v.settle)
+	}
 	v.coll.blackBox = v.sc.BlackBox()
 	w, err := newWatcher(v.env.directURL, v.ledger, v.tidFor, v.log)
 	if err != nil {
