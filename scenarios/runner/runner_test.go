@@ -155,7 +155,7 @@ broker: {managed: true}
 app: bench
 task: bench.job.mgmt
 workers: {processes: 1, concurrency: 4, prefetch: 40}
-job: {work: 2ms}
+job: {work: 10ms}
 load:
   - spike: {jobs: 3000, size: 512B}
 drain_timeout: 60s
