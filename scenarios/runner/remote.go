@@ -56,6 +56,14 @@ type remote struct {
 	released atomic.Bool
 }
 
+// clock is a's measured clock offset; zero until the probe has one.
+func (a *remoteAgent) clock() agent.Offset {
+	if o := a.offset.Load(); o != nil {
+		return *o
+	}
+	return agent.Offset{}
+}
+
 // inMsg is a message and when it arrived (the runner's clock, Unix ns).
 type inMsg struct {
 	agent.Msg
@@ -65,9 +73,9 @@ type inMsg struct {
 // remoteAgent is one agent of the run.
 type remoteAgent struct {
 	hello   agent.Hello
-	offset  agent.Offset
-	workers []int  // run-wide worker indices it runs
-	shard   *shard // its generator shard; nil when it runs none
+	offset  atomic.Pointer[agent.Offset] // set by the clock probe; the relay reads it meanwhile
+	workers []int                        // run-wide worker indices it runs
+	shard   *shard                       // its generator shard; nil when it runs none
 	relay   *relay
 
 	lastSeen  atomic.Int64 // Unix ns, the runner's clock
@@ -114,7 +122,7 @@ func (v *variantRun) joinAgents(ctx context.Context) error {
 		if err := r.measureClock(ctx, a); err != nil {
 			return err
 		}
-		v.log.Info("agent", "name", a.name(), "host", a.hello.Host, "workers", len(a.workers), "generator", a.shard != nil, "clock_offset", a.offset.String())
+		v.log.Info("agent", "name", a.name(), "host", a.hello.Host, "workers", len(a.workers), "generator", a.shard != nil, "clock_offset", a.clock().String())
 	}
 	r.bg.Go(func() { r.watchLiveness(dctx) })
 	return nil

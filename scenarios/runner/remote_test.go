@@ -100,7 +100,7 @@ func (f sinkFunc) Outcome(o telemetry.Outcome) { f(o) }
 func TestShardsParkOutcomesUntilPublished(t *testing.T) {
 	v := &variantRun{ledger: ledger.New()}
 	a, b := &remoteAgent{hello: agent.Hello{Name: "a"}}, &remoteAgent{hello: agent.Hello{Name: "b"}}
-	b.offset = agent.Offset{Offset: time.Second} // b's clock is a second ahead
+	b.offset.Store(&agent.Offset{Offset: time.Second}) // b's clock is a second ahead
 	load := []scenarios.Phase{{Phase: loadgen.Phase{Kind: loadgen.KindSpike, Jobs: 10}}}
 	s := newShards(v, load, []*remoteAgent{a, b})
 	var applied []telemetry.Outcome

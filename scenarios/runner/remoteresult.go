@@ -119,10 +119,10 @@ func (v *variantRun) collectAgents(rv *report.Variant, start time.Time) {
 	stats := v.coll.workerStats()
 	for _, a := range r.agents {
 		ra := report.Agent{Name: a.name(), Host: a.hello.Host, Labels: a.hello.Labels, Workers: a.workers,
-			ClockOffsetMS:      float64(a.offset.Offset) / float64(time.Millisecond),
-			ClockUncertaintyMS: float64(a.offset.Uncertainty) / float64(time.Millisecond),
+			ClockOffsetMS:      float64(a.clock().Offset) / float64(time.Millisecond),
+			ClockUncertaintyMS: float64(a.clock().Uncertainty) / float64(time.Millisecond),
 			MissingBatches:     a.gaps, Notes: a.exited}
-		worst = max(worst, a.offset.Uncertainty)
+		worst = max(worst, a.clock().Uncertainty)
 		if mine := buildinfo.Read().String(); a.hello.Version != mine {
 			rv.Warnings = append(rv.Warnings, fmt.Sprintf("agent %s runs %s, the runner %s: their workers and generator may differ", a.name(), a.hello.Version, mine))
 		}

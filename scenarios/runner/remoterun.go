@@ -223,7 +223,7 @@ func (r *remote) measureClock(ctx context.Context, a *remoteAgent) error {
 	if err != nil {
 		return fmt.Errorf("%w: agent %s: %w", ErrEnvironment, a.name(), err)
 	}
-	a.offset = off
+	a.offset.Store(&off)
 	return nil
 }
 
@@ -301,7 +301,7 @@ func (v *variantRun) runLoad(ctx context.Context, start time.Time) (loadgen.Resu
 // for each one's result, or its agent's death.
 func (r *remote) runGenerators(ctx context.Context, start time.Time) (loadgen.Result, error) {
 	for _, a := range r.generators {
-		if err := r.send(ctx, a, agent.TypeStart, agent.Start{At: a.offset.ToPeer(start.UnixNano())}); err != nil {
+		if err := r.send(ctx, a, agent.TypeStart, agent.Start{At: a.clock().ToPeer(start.UnixNano())}); err != nil {
 			return loadgen.Result{}, err
 		}
 	}

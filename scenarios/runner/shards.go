@@ -102,7 +102,7 @@ func (s *shards) of(seq int64) *shard {
 func (s *shards) outcome(c outcomeSink, o telemetry.Outcome) {
 	sh := s.of(o.Seq)
 	if sh != nil && o.Intended > 0 {
-		o.Intended = sh.a.offset.FromPeer(o.Intended)
+		o.Intended = sh.a.clock().FromPeer(o.Intended)
 	}
 	if sh == nil {
 		c.Outcome(o)
@@ -186,11 +186,11 @@ func mergeShards(done []shardResult) (loadgen.Result, error) {
 			res.ConfirmLatency.Merge(h)
 		}
 		if d.FirstSend != 0 {
-			first := time.Unix(0, d.a.offset.FromPeer(d.FirstSend))
+			first := time.Unix(0, d.a.clock().FromPeer(d.FirstSend))
 			if res.FirstSend.IsZero() || first.Before(res.FirstSend) {
 				res.FirstSend = first
 			}
-			if last := time.Unix(0, d.a.offset.FromPeer(d.LastSend)); last.After(res.LastSend) {
+			if last := time.Unix(0, d.a.clock().FromPeer(d.LastSend)); last.After(res.LastSend) {
 				res.LastSend = last
 			}
 		}
@@ -242,14 +242,14 @@ func (h *relay) Hello(hl telemetry.Hello) {
 func (h *relay) Ready(w int) { h.conn(w).Ready() }
 
 func (h *relay) Outcome(w int, o telemetry.Outcome) {
-	o.Done = h.a.offset.FromPeer(o.Done)
+	o.Done = h.a.clock().FromPeer(o.Done)
 	h.v.shards.Load().outcome(h.conn(w), o)
 }
 
 func (h *relay) Redelivered(w int, seq int64) { h.conn(w).Redelivered(seq) }
 
 func (h *relay) Stats(w int, s telemetry.Stats) {
-	s.At = h.a.offset.FromPeer(s.At)
+	s.At = h.a.clock().FromPeer(s.At)
 	h.conn(w).Stats(s)
 }
 
