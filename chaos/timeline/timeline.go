@@ -18,6 +18,9 @@ type Applied struct {
 	Start, End time.Time
 	Kind       string // e.g. latency, down, restart, kill
 	Detail     string
+	// Node is the cluster node the fault acted on (node: leader and any
+	// resolved when it started); 0 when it named none.
+	Node int
 	// Err is set when the fault could not be applied or undone.
 	Err error
 }
@@ -90,8 +93,15 @@ func (tl *Timeline) runOne(ctx context.Context, i int, s fault.Spec, loadStart t
 	if !tl.sleepUntil(ctx, loadStart.Add(s.At)) {
 		return nil
 	}
-	st := tl.step(i, s)
 	a := &Applied{Spec: s, Kind: s.Kind(), Detail: s.Detail(), Start: tl.clock.Now()}
+	node, err := tl.resolveNode(ctx, s)
+	if err != nil {
+		a.Err = fmt.Errorf("apply %s on %s: %w", a.Kind, s.Target, err)
+		a.End = tl.clock.Now()
+		return a
+	}
+	a.Node = node
+	st := tl.step(i, s, node)
 	if err := st.apply(ctx); err != nil {
 		a.Err = fmt.Errorf("apply %s on %s: %w", a.Kind, s.Target, err)
 		a.End = tl.clock.Now()
@@ -114,7 +124,7 @@ func (tl *Timeline) runOne(ctx context.Context, i int, s fault.Spec, loadStart t
 	return a
 }
 
-func (tl *Timeline) step(i int, s fault.Spec) step {
+func (tl *Timeline) step(i int, s fault.Spec, node int) step {
 	switch s.Target {
 	case fault.TargetDependency:
 		if s.Name != "" {
@@ -123,9 +133,13 @@ func (tl *Timeline) step(i int, s fault.Spec) step {
 		return proxyStep(i, s, []ProxyTarget{tl.targets.DependencyProxy})
 	case fault.TargetBroker:
 		if s.Action == "" {
-			return proxyStep(i, s, tl.targets.BrokerProxies)
+			ps, err := tl.nodeProxies(node)
+			if err != nil {
+				return step{apply: func(context.Context) error { return err }}
+			}
+			return proxyStep(i, s, ps)
 		}
-		return brokerStep(s, tl.targets.Broker)
+		return tl.nodeStep(s, node)
 	default:
 		return workerStep(s, tl.targets.Workers)
 	}
