@@ -51,6 +51,7 @@ func testWorker(args []string) int {
 		return 2
 	}
 	cfg.URL, cfg.Worker, cfg.Telemetry = os.Getenv("AMQP_URL"), *id, *tel
+	cfg.URLs = simworker.SplitURLs(os.Getenv(EnvURLs))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	if err := simworker.Run(ctx, cfg, slog.New(slog.NewTextHandler(os.Stderr, nil))); err != nil {

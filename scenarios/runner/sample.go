@@ -186,6 +186,7 @@ func (sm *sampler) sample(now, start time.Time) {
 	row[report.SeriesPublished] = float64(pub)
 	row[report.SeriesCompleted] = float64(done)
 	row[report.SeriesFailures] = float64(v.coll.failures.Load())
+	sm.clientRow(row)
 	sm.lastT, sm.lastPub, sm.lastDone, sm.lastCPU = now, pub, done, cpu
 	sm.out.add(row)
 }
