@@ -81,7 +81,7 @@ func TestParseErrors(t *testing.T) {
 		{"missing for", base + "faults:\n  - {at: 1s, target: broker, toxic: latency, latency: 1s}\n", nil, "6:5: faults.0: missing for (how long the latency lasts)"},
 		{"cluster without managed", base + "broker: {nodes: 3}\n", nil, "5:9: broker.nodes: a cluster of 3 nodes is started by bench: set broker.managed: true"},
 		{"node beyond the cluster", base + "broker: {managed: true, nodes: 3}\nfaults:\n  - {at: 1s, target: broker, node: 4, action: kill}\n", nil, "7:5: node 4: the broker has 3 node(s)"},
-		{"bad node word", base + "broker: {managed: true, nodes: 3}\nfaults:\n  - {at: 1s, target: broker, node: leadr, action: kill}\n", nil, `7:36: faults.0: node must be a number from 1 to 9, leader or any, got "leadr"`},
+		{"bad node word", base + "broker: {managed: true, nodes: 3}\nfaults:\n  - {at: 1s, target: broker, node: leadr, action: kill}\n", nil, `7:36: faults.0: node must be a number from 1 to 9, leader, follower or any, got "leadr"`},
 		{"partition leaves a node out", base + "broker: {managed: true, nodes: 3}\nfaults:\n  - {at: 1s, for: 1s, target: broker, action: partition, nodes: [[1], [2]]}\n", nil, "7:5: node 3 is in no group"},
 		{"partition of one node", base + "broker: {managed: true}\nfaults:\n  - {at: 1s, for: 1s, target: broker, action: partition, nodes: [[1], [2]]}\n", nil, "7:5: a partition needs a cluster"},
 		{"bad groups", base + "broker: {managed: true, nodes: 3}\nfaults:\n  - {at: 1s, for: 1s, target: broker, action: partition, nodes: [1, 2]}\n", nil, "7:65: faults.0.nodes: must be a list of groups"},

@@ -91,7 +91,7 @@ func (d *decoder) faultNode(o *obj, path string) string {
 		return ""
 	}
 	if n.Kind != yaml.ScalarNode || (n.Tag != "!!int" && n.Tag != "!!str") {
-		d.errf(n, join(path, "node"), "must be a node number or %s or %s, got %s", fault.NodeLeader, fault.NodeAny, describe(n))
+		d.errf(n, join(path, "node"), "must be a node number or %s, %s or %s, got %s", fault.NodeLeader, fault.NodeFollower, fault.NodeAny, describe(n))
 		return ""
 	}
 	return n.Value

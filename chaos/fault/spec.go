@@ -237,15 +237,15 @@ func actionsTaking(keys Keys) []string {
 	return out
 }
 
-// ParseNode reads a node: a number from 1 to MaxNodes, or NodeLeader or
-// NodeAny (0 is returned for those).
+// ParseNode reads a node: a number from 1 to MaxNodes, or NodeLeader,
+// NodeFollower or NodeAny (0 is returned for those).
 func ParseNode(v string) (int, error) {
-	if v == NodeLeader || v == NodeAny {
+	if v == NodeLeader || v == NodeFollower || v == NodeAny {
 		return 0, nil
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 || n > MaxNodes {
-		return 0, fmt.Errorf("node must be a number from 1 to %d, %s or %s, got %q", MaxNodes, NodeLeader, NodeAny, v)
+		return 0, fmt.Errorf("node must be a number from 1 to %d, %s, %s or %s, got %q", MaxNodes, NodeLeader, NodeFollower, NodeAny, v)
 	}
 	return n, nil
 }
@@ -289,6 +289,9 @@ func (s Spec) CheckCluster(size int) []*Problem {
 	var ps []*Problem
 	if n, err := ParseNode(s.Node); s.Node != "" && err == nil && n > size {
 		ps = append(ps, &Problem{Field: "node", Msg: fmt.Sprintf("node %d: the broker has %d node(s) (broker.nodes)", n, size)})
+	}
+	if s.Node == NodeFollower && size < 2 {
+		ps = append(ps, &Problem{Field: "node", Msg: "node follower needs a cluster (broker.nodes of 2 or more)"})
 	}
 	if s.Action == ActionPartition && s.Target == TargetBroker {
 		if size < 2 {

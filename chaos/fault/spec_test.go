@@ -204,7 +204,7 @@ func TestClusterKeys(t *testing.T) {
 		{"partition", Spec{Target: TargetBroker, Action: ActionPartition, Groups: [][]int{{1}, {2, 3}}, For: s}, "", ""},
 		{"cancel the job's consumers", Spec{Target: TargetBroker, Action: ActionCancelConsumers}, "", ""},
 		{"node zero", Spec{Target: TargetBroker, Action: ActionKill, Node: "0"}, "node", "from 1 to 9"},
-		{"node word", Spec{Target: TargetBroker, Action: ActionKill, Node: "leadr"}, "node", "leader or any"},
+		{"node word", Spec{Target: TargetBroker, Action: ActionKill, Node: "leadr"}, "node", "leader, follower or any"},
 		{"node of a worker", Spec{Target: TargetWorker, Action: ActionKill, Node: "1"}, "node", "node applies to"},
 		{"node of delete_queue", Spec{Target: TargetBroker, Action: ActionDeleteQueue, Queue: QueueJob, Node: "1"}, "node", "node applies to"},
 		{"partition without nodes", Spec{Target: TargetBroker, Action: ActionPartition, For: s}, "", "missing nodes"},
@@ -255,6 +255,9 @@ func TestCheckCluster(t *testing.T) {
 		if len(ps) != 1 || ps[0].Field != tc.field || !strings.Contains(ps[0].Msg, tc.msg) {
 			t.Errorf("%s on %d nodes: got %v, want %q at %q", tc.spec.Detail(), tc.size, ps, tc.msg, tc.field)
 		}
+	}
+	if got := (Spec{Target: TargetBroker, Action: ActionKill, Node: NodeFollower}).CheckCluster(1); len(got) != 1 || !strings.Contains(got[0].Msg, "needs a cluster") {
+		t.Errorf("follower of a single node: %v", got)
 	}
 	if got := (Spec{Target: TargetBroker, Action: ActionKill, Node: NodeLeader}).CheckCluster(1); len(got) != 0 {
 		t.Errorf("leader of a single node: %v", got)

@@ -41,8 +41,9 @@ const (
 // Node picks the node of a cluster a broker fault acts on: a number from 1,
 // or one of these.
 const (
-	NodeLeader = "leader" // the node leading the job's queue when the fault starts
-	NodeAny    = "any"    // a node picked at random (from the scenario's seed)
+	NodeLeader   = "leader"   // the node leading the job's queue when the fault starts
+	NodeFollower = "follower" // a node that does not lead it, picked at random (from the seed)
+	NodeAny      = "any"      // a node picked at random (from the scenario's seed)
 )
 
 // Queue roles a topology fault's Queue may name; any other value is a queue's

@@ -79,17 +79,34 @@ func (tl *Timeline) resolveNode(ctx context.Context, s fault.Spec) (int, error) 
 		if c == nil {
 			return 1, nil
 		}
-		pick := tl.targets.Pick
-		if pick == nil {
-			pick = rand.IntN
+		return tl.pick(c.Size()) + 1, nil
+	case fault.NodeFollower:
+		if c == nil {
+			return 0, errors.New("node follower needs a cluster")
 		}
-		return pick(c.Size()) + 1, nil
+		leader, err := tl.leader(ctx, c)
+		if err != nil {
+			return 0, err
+		}
+		// The followers are every node but the leader, in order.
+		n := tl.pick(c.Size()-1) + 1
+		if n >= leader {
+			n++
+		}
+		return n, nil
 	}
 	n, err := strconv.Atoi(s.Node)
 	if err != nil {
 		return 0, fmt.Errorf("node %q: %w", s.Node, err)
 	}
 	return n, nil
+}
+
+func (tl *Timeline) pick(n int) int {
+	if tl.targets.Pick != nil {
+		return tl.targets.Pick(n)
+	}
+	return rand.IntN(n)
 }
 
 // leader asks for the job queue's leader until there is one (an election may

@@ -76,6 +76,8 @@ func TestTimelineCluster(t *testing.T) {
 		{fault.Spec{At: s, Target: fault.TargetBroker, Action: fault.ActionKill, Node: fault.NodeLeader}, []string{"1s n2.kill", "1s n2.start"}, 2},
 		{fault.Spec{At: s, For: 2 * s, Target: fault.TargetBroker, Action: fault.ActionStop, Node: "3"}, []string{"1s n3.stop", "3s n3.start"}, 3},
 		{fault.Spec{At: s, Target: fault.TargetBroker, Action: fault.ActionRestart, Node: fault.NodeAny}, []string{"1s n3.restart"}, 3},
+		// Node 2 leads; Pick takes the last of the followers 1 and 3.
+		{fault.Spec{At: s, For: s, Target: fault.TargetBroker, Action: fault.ActionStop, Node: fault.NodeFollower}, []string{"1s n3.stop", "2s n3.start"}, 3},
 		{fault.Spec{At: s, Target: fault.TargetBroker, Action: fault.ActionRestart}, []string{"1s n1.restart"}, 0},
 		{fault.Spec{At: s, For: 2 * s, Target: fault.TargetBroker, Action: fault.ActionPartition, Groups: [][]int{{1}, {2, 3}}}, []string{"1s partition [1]|[2,3]", "3s heal"}, 0},
 		{fault.Spec{At: s, Target: fault.TargetBroker, Action: fault.ActionDeleteQueue, Queue: fault.QueueRetry}, []string{"1s n0.delete jobs.retry.1s"}, 0},
