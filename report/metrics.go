@@ -177,6 +177,15 @@ func buildMetrics() []Metric {
 		count("dead_lettered", "jobs put in the dead-letter queue", Lower, func(v *Variant) int64 { return v.Ledger.DeadLettered }),
 		// A job is lost only when the drain ended without its outcome.
 		atEnd(count("lost", "confirmed jobs without a final outcome", Lower, func(v *Variant) int64 { return v.Ledger.Lost })),
+		// delete_queue takes a queue's messages with it: those jobs are the
+		// operator's loss; what a worker runtime must not lose is the rest.
+		atEnd(count("lost_beyond_deleted", "lost jobs beyond the messages delete_queue faults deleted with their queue", Lower, func(v *Variant) int64 {
+			lost := v.Ledger.Lost
+			for _, f := range v.Faults {
+				lost -= f.DeletedMessages
+			}
+			return max(lost, 0)
+		})),
 		count("duplicates", "second final outcomes of a job", Lower, func(v *Variant) int64 { return v.Ledger.Duplicates }),
 		observed("redelivered", count("redelivered", "deliveries the broker flagged as redelivered", Lower, func(v *Variant) int64 { return v.Ledger.Redelivered })),
 		observed("retries", gated(count("retries", "attempts after the first, summed over all jobs", Lower, func(v *Variant) int64 { return v.Ledger.Retries }), 10)),

@@ -295,6 +295,9 @@ type Fault struct {
 	// in it.
 	Lost        int64 `json:"lost"`
 	Unconfirmed int64 `json:"unconfirmed"`
+	// DeletedMessages are the ready messages a delete_queue took with the
+	// queue: jobs the operator, not the worker, lost.
+	DeletedMessages int64 `json:"deleted_messages,omitempty"`
 	Duplicates  int64 `json:"duplicates"`
 	Redelivered int64 `json:"redelivered"`
 }

@@ -14,6 +14,8 @@ import (
 // ClusterTarget is a managed cluster whose nodes faults act on, numbered from 1.
 type ClusterTarget interface {
 	Size() int
+	// Running reports whether node i runs (it may be down from an earlier fault).
+	Running(i int) bool
 	// Node is node i's controller.
 	Node(i int) (BrokerTarget, error)
 	// NodeTopology is what acts on node i alone: its alarms.
@@ -88,12 +90,16 @@ func (tl *Timeline) resolveNode(ctx context.Context, s fault.Spec) (int, error) 
 		if err != nil {
 			return 0, err
 		}
-		// The followers are every node but the leader, in order.
-		n := tl.pick(c.Size()-1) + 1
-		if n >= leader {
-			n++
+		var followers []int
+		for i := 1; i <= c.Size(); i++ {
+			if i != leader && c.Running(i) {
+				followers = append(followers, i)
+			}
 		}
-		return n, nil
+		if len(followers) == 0 {
+			return 0, fmt.Errorf("no follower of %q is running", tl.targets.Queues.Job)
+		}
+		return followers[tl.pick(len(followers))], nil
 	}
 	n, err := strconv.Atoi(s.Node)
 	if err != nil {
@@ -144,8 +150,10 @@ func (tl *Timeline) nodeStep(s fault.Spec, node int) step {
 		if s.Action == fault.ActionCancelConsumers {
 			return step{apply: func(ctx context.Context) error { return t.Topology.CancelConsumers(ctx, q) }}
 		}
-		return step{apply: func(ctx context.Context) error {
-			_, err := t.Topology.DeleteQueue(ctx, q)
+		n := new(int)
+		return step{deleted: n, apply: func(ctx context.Context) error {
+			var err error
+			*n, err = t.Topology.DeleteQueue(ctx, q)
 			return err
 		}}
 	case fault.ActionCloseConnections:

@@ -25,7 +25,7 @@ func (b fakeNode) Block(context.Context) error                       { return b.
 func (b fakeNode) Unblock(context.Context) error                     { return b.call("unblock") }
 func (b fakeNode) CancelConsumers(_ context.Context, q string) error { return b.call("cancel " + q) }
 func (b fakeNode) DeleteQueue(_ context.Context, q string) (int, error) {
-	return 0, b.call("delete " + q)
+	return len(q), b.call("delete " + q)
 }
 func (b fakeNode) CloseConnections(_ context.Context, except ...string) (int, error) {
 	return 0, b.call("close except " + strings.Join(except, ","))
@@ -39,6 +39,7 @@ func (b fakeNode) ClearDiskAlarm(context.Context) error   { return b.call("disk_
 type fakeCluster struct{ r *recorder }
 
 func (c fakeCluster) Size() int                                  { return 3 }
+func (c fakeCluster) Running(int) bool                           { return true }
 func (c fakeCluster) Node(i int) (BrokerTarget, error)           { return fakeNode{i, c.r}, nil }
 func (c fakeCluster) NodeTopology(i int) (TopologyTarget, error) { return fakeNode{i, c.r}, nil }
 func (c fakeCluster) Leader(_ context.Context, q string) (int, error) {
@@ -99,6 +100,14 @@ func TestTimelineCluster(t *testing.T) {
 			}
 			if a.Node != tc.node || a.Err != nil {
 				t.Errorf("node %d (err %v), want %d", a.Node, a.Err, tc.node)
+			}
+			// The fake deletes as many messages as the queue's name is long.
+			if want := 0; tc.spec.Action == fault.ActionDeleteQueue {
+				if _, q, _ := strings.Cut(tc.calls[0], "delete "); a.Deleted != len(q) {
+					t.Errorf("deleted %d, want %d", a.Deleted, len(q))
+				}
+			} else if a.Deleted != want {
+				t.Errorf("deleted %d, want 0", a.Deleted)
 			}
 		})
 	}

@@ -21,6 +21,8 @@ type Applied struct {
 	// Node is the cluster node the fault acted on (node: leader and any
 	// resolved when it started); 0 when it named none.
 	Node int
+	// Deleted is how many ready messages a delete_queue took with the queue.
+	Deleted int
 	// Err is set when the fault could not be applied or undone.
 	Err error
 }
@@ -30,6 +32,10 @@ type Timeline struct {
 	specs   []fault.Spec
 	targets Targets
 	clock   Clock
+	// broker is held by a broker action from its start to its undo: a node
+	// does one thing at a time, and a node's restart may take longer than
+	// the scenario planned (a busy machine), so the next action waits for it.
+	broker chan struct{}
 }
 
 // New checks specs against the available targets and returns the
@@ -41,7 +47,7 @@ func New(specs []fault.Spec, t Targets, clock Clock) (*Timeline, error) {
 	if clock == nil {
 		clock = RealClock()
 	}
-	return &Timeline{specs: specs, targets: t, clock: clock}, nil
+	return &Timeline{specs: specs, targets: t, clock: clock, broker: make(chan struct{}, 1)}, nil
 }
 
 // Run applies each fault at loadStart+At and undoes it at loadStart+At+For
@@ -87,11 +93,21 @@ func (tl *Timeline) sleepUntil(ctx context.Context, t time.Time) bool {
 type step struct {
 	apply func(context.Context) error
 	undo  func(context.Context) error
+	// deleted, if set, is where a delete_queue puts its count.
+	deleted *int
 }
 
 func (tl *Timeline) runOne(ctx context.Context, i int, s fault.Spec, loadStart time.Time) *Applied {
 	if !tl.sleepUntil(ctx, loadStart.Add(s.At)) {
 		return nil
+	}
+	if s.NeedsManagedBroker() || s.Action == fault.ActionDeleteQueue {
+		select {
+		case tl.broker <- struct{}{}:
+			defer func() { <-tl.broker }()
+		case <-ctx.Done():
+			return nil
+		}
 	}
 	a := &Applied{Spec: s, Kind: s.Kind(), Detail: s.Detail(), Start: tl.clock.Now()}
 	node, err := tl.resolveNode(ctx, s)
@@ -102,7 +118,11 @@ func (tl *Timeline) runOne(ctx context.Context, i int, s fault.Spec, loadStart t
 	}
 	a.Node = node
 	st := tl.step(i, s, node)
-	if err := st.apply(ctx); err != nil {
+	err = st.apply(ctx)
+	if st.deleted != nil {
+		a.Deleted = *st.deleted
+	}
+	if err != nil {
 		a.Err = fmt.Errorf("apply %s on %s: %w", a.Kind, s.Target, err)
 		a.End = tl.clock.Now()
 		return a

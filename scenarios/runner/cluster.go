@@ -184,6 +184,8 @@ type clusterTarget struct{ c *broker.Cluster }
 
 func (t clusterTarget) Size() int { return t.c.Size() }
 
+func (t clusterTarget) Running(i int) bool { return t.c.Running(i) }
+
 func (t clusterTarget) Node(i int) (timeline.BrokerTarget, error) {
 	m, err := t.c.Node(i)
 	if err != nil {

@@ -91,6 +91,7 @@ func (v *variantRun) addImpacts(faults []report.Fault, out loadOutcome) {
 	for i, m := range timeline.Impacts(out.applied, out.start, s) {
 		f := &faults[i]
 		f.Node = out.applied[i].Node
+		f.DeletedMessages = int64(out.applied[i].Deleted)
 		f.WindowEndS = m.WindowEnd
 		f.Lost, f.Unconfirmed, f.Duplicates, f.Redelivered = m.Lost, m.Unconfirmed, m.Duplicates, m.Redelivered
 		var notes []string

@@ -33,7 +33,7 @@ func TestMain(m *testing.M) {
 			idleWorker()
 		}
 	}
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(brokertest.Main(m))
 }
 
 // testWorker is what `bench worker` does with the flags the runner passes.
