@@ -298,8 +298,8 @@ type Fault struct {
 	// DeletedMessages are the ready messages a delete_queue took with the
 	// queue: jobs the operator, not the worker, lost.
 	DeletedMessages int64 `json:"deleted_messages,omitempty"`
-	Duplicates  int64 `json:"duplicates"`
-	Redelivered int64 `json:"redelivered"`
+	Duplicates      int64 `json:"duplicates"`
+	Redelivered     int64 `json:"redelivered"`
 }
 
 // Notes on figures an older bench wrote as -1.
