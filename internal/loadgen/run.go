@@ -540,7 +540,11 @@ func (r *run) listen(ctx context.Context, s *session) {
 			// waiting, so that a returned publish is never counted acked.
 			for drained := false; !drained && returns != nil; {
 				select {
-				case ret := <-returns:
+				case ret, ok := <-returns:
+					if !ok {
+						returns = nil
+						continue
+					}
 					recordReturn(returned, ret)
 				default:
 					drained = true
