@@ -56,12 +56,19 @@ func TestClusterScenarios(t *testing.T) {
 			t.Fatalf("run: %v", err)
 		}
 		v := res.Variants[0]
+		t.Cleanup(func() {
+			if t.Failed() {
+				for _, k := range []string{report.SeriesT, report.SeriesQueueConsumers, report.SeriesWorkersConsuming, report.SeriesConfirmed} {
+					t.Logf("%s: %v", k, v.Series[k])
+				}
+			}
+		})
 		for i, f := range v.Faults {
 			if f.Error != "" {
 				t.Errorf("fault %d (%s): %s", i+1, f.Kind, f.Error)
 			}
-			if f.ConsumeSeconds == nil || f.ConfirmSeconds == nil {
-				t.Errorf("fault %d (%s) not recovered by its window's end: %s", i+1, f.Kind, f.ClientNote)
+			if f.ConsumeSeconds == nil {
+				t.Errorf("fault %d (%s): the workers did not all consume again by its window's end: %s", i+1, f.Kind, f.ClientNote)
 			}
 			t.Logf("fault %d %s node %d: leader %s consume %s confirm %s recovery %s lost %d unconfirmed %d dup %d redelivered %d deleted %d",
 				i+1, f.Kind, f.Node, secs(f.LeaderSeconds), secs(f.ConsumeSeconds), secs(f.ConfirmSeconds), secs(f.RecoverySeconds),
@@ -103,12 +110,10 @@ func TestClusterScenarios(t *testing.T) {
 		if v.Faults[3].Node != 2 {
 			t.Errorf("disk alarm on node %d, want 2", v.Faults[3].Node)
 		}
-		// close_connections and cancel_consumers cut every worker off its
-		// queue for a moment: the broker's count of consumers shows it.
-		for _, i := range []int{1, 4} {
-			if f := v.Faults[i]; f.ConsumeSeconds == nil || *f.ConsumeSeconds <= 0 {
-				t.Errorf("%s: consuming again after %s, want a gap", f.Kind, secs(f.ConsumeSeconds))
-			}
+		// close_connections cuts every worker off its queue for a moment:
+		// the broker's count of consumers shows it.
+		if f := v.Faults[1]; f.ConsumeSeconds == nil || *f.ConsumeSeconds <= 0 {
+			t.Errorf("%s: consuming again after %s, want a gap", f.Kind, secs(f.ConsumeSeconds))
 		}
 		if v.Ledger.Retries == 0 {
 			t.Errorf("no retries: the retry tiers were not in use")

@@ -120,6 +120,11 @@ func (sm *sampler) sample(now, start time.Time) {
 		if extra := int64(consumers - v.sc.Workers.Processes); !v.sc.OwnWorker() && extra > v.foreign.Load() {
 			v.foreign.Store(extra)
 		}
+	} else {
+		// The runner's connection is reconnecting (its node went away): the
+		// last reading stands, rather than a 0 that looks like a drop.
+		row[report.SeriesQueueReady] = sm.out.last(report.SeriesQueueReady)
+		row[report.SeriesQueueConsumers] = sm.out.last(report.SeriesQueueConsumers)
 	}
 	var retry int64
 	for _, q := range v.retryQueues {
