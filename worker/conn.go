@@ -109,16 +109,6 @@ type consumer struct {
 
 func (s *session) kill() { s.deadOnce.Do(func() { close(s.dead) }) }
 
-// isDead reports whether the session has died.
-func (s *session) isDead() bool {
-	select {
-	case <-s.dead:
-		return true
-	default:
-		return false
-	}
-}
-
 // close closes the connection (the broker requeues whatever is unacked) and waits for
 // the watchers.
 func (s *session) close() {

@@ -17,7 +17,6 @@ import (
 type mgmtClient struct {
 	base       string // http://host:port
 	user, pass string
-	hc         *http.Client
 }
 
 // mgmtHTTP is shared by every client: its connections are to private nodes.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"strconv"
 	"strings"
 
@@ -13,8 +12,6 @@ import (
 
 	"github.com/benchmq/bench/report"
 )
-
-func cmdCompare(args []string) int { return runCompare(args, os.Stdout, os.Stderr) }
 
 func runCompare(args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("bench compare", pflag.ContinueOnError)

@@ -2,7 +2,6 @@ package runner
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -193,10 +192,4 @@ func newLedger(sc *scenarios.Scenario) *ledger.Ledger {
 		return ledger.NewWith(ledger.Options{DeadIsRecovery: true})
 	}
 	return ledger.New()
-}
-
-// errNotFound reports whether err is the broker's 404.
-func errNotFound(err error) bool {
-	var aerr *amqp.Error
-	return errors.As(err, &aerr) && aerr.Code == amqp.NotFound
 }

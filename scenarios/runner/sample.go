@@ -72,17 +72,6 @@ func (s *series) latest() map[string]float64 {
 	return out
 }
 
-// last returns the latest value of a column.
-func (s *series) last(col string) float64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c := s.cols[col]
-	if len(c) == 0 {
-		return 0
-	}
-	return c[len(c)-1]
-}
-
 // sampler reads queue depths, the workers' telemetry and their RSS.
 type sampler struct {
 	v        *variantRun
