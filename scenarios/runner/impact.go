@@ -147,3 +147,14 @@ func consumersSeries(cols map[string][]float64) []float64 {
 	}
 	return out
 }
+
+// last returns the latest value of a column (0 before any).
+func (s *series) last(col string) float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.cols[col]
+	if len(c) == 0 {
+		return 0
+	}
+	return c[len(c)-1]
+}
