@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/benchmq/bench/chaos/broker"
@@ -243,4 +244,23 @@ func tail(urls []string) []string {
 		return nil
 	}
 	return urls[1:]
+}
+
+// waitFaults waits until the fault timeline has run, for at most d.
+func (v *variantRun) waitFaults(ctx context.Context, faults *sync.WaitGroup, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		faults.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }

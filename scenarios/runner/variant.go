@@ -372,6 +372,12 @@ func (v *variantRun) execute(ctx context.Context) loadOutcome {
 	if context.Cause(loadCtx) == errAborted {
 		out.err = nil // the variant ends with its verdict, not an error
 	}
+	if out.err == nil && loadCtx.Err() == nil {
+		// A fault the machine made late (a node's restart outlasting its
+		// plan delays the next broker action) still runs: the drain waits
+		// for the timeline, within drain_timeout.
+		v.waitFaults(loadCtx, &faults, v.sc.DrainTimeout-time.Since(out.loadEnd))
+	}
 	out.drainAt = time.Now()
 	out.cpu = v.cpu.read(v.procs.pids())
 	// Every fault is undone before the workers stop; the timeline's goroutine
