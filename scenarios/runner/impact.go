@@ -86,7 +86,10 @@ func (v *variantRun) addImpacts(faults []report.Fault, out loadOutcome) {
 		Redelivered: cols[report.SeriesRedelivered],
 		Unconfirmed: cols[report.SeriesUnconfirmed],
 		Lost:        v.ledger.LostSeqs(maxLostSeqs),
-		End:         sec(out.drainAt),
+		// The last window ends with the drain, less two samples: a sample's
+		// readings come after its tick on a busy machine, and must not show
+		// the workers being stopped.
+		End: sec(out.drainAt) - 2*sampleEvery.Seconds(),
 	}
 	for i, m := range timeline.Impacts(out.applied, out.start, s) {
 		f := &faults[i]
