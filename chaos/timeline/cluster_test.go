@@ -166,3 +166,67 @@ func TestTimelineClusterAvailability(t *testing.T) {
 		t.Errorf("delete retry without tiers: %v", a.Err)
 	}
 }
+
+// blockingStart is a node whose Start waits until release is closed.
+type blockingStart struct {
+	fakeNode
+	release chan struct{}
+}
+
+func (b blockingStart) Start(ctx context.Context) error {
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return b.call("start")
+}
+
+type slowCluster struct {
+	fakeCluster
+	release chan struct{}
+}
+
+func (c slowCluster) Node(i int) (BrokerTarget, error) {
+	return blockingStart{fakeNode{i, c.r}, c.release}, nil
+}
+
+// A node restart that outlasts its plan delays the next broker action: a node
+// does one thing at a time.
+func TestTimelineSerializesBrokerActions(t *testing.T) {
+	e := clusterEnv()
+	release := make(chan struct{})
+	e.targets.Cluster = slowCluster{fakeCluster{e.rec}, release}
+	specs := []fault.Spec{
+		{At: s, For: s, Target: fault.TargetBroker, Action: fault.ActionKill, Node: "1"},
+		{At: 3 * s, Target: fault.TargetBroker, Action: fault.ActionRestart, Node: "2"},
+	}
+	tl, err := New(specs, e.targets, e.clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t, 10*time.Second)
+	done := make(chan []Applied, 1)
+	go func() { done <- tl.Run(ctx, e.start) }()
+	for _, step := range []time.Duration{s, s, s} {
+		if !e.n.waitFor(ctx, func() bool { return e.clock.pending() >= 1 }) {
+			t.Fatal("no fault waiting for the clock")
+		}
+		e.clock.Advance(step)
+	}
+	// At 3 s the kill's start still runs: the restart must wait for it.
+	if !e.n.waitFor(ctx, func() bool { return e.clock.pending() == 0 }) {
+		t.Fatal("timers still pending at 3s")
+	}
+	if got := e.rec.sorted(); !slices.Equal(got, []string{"1s n1.kill"}) {
+		t.Fatalf("calls before the start returned: %v", got)
+	}
+	close(release)
+	applied := <-done
+	if got := e.rec.sorted(); !slices.Equal(got, []string{"1s n1.kill", "3s n1.start", "3s n2.restart"}) {
+		t.Errorf("calls %v", got)
+	}
+	if len(applied) != 2 || applied[1].Err != nil {
+		t.Errorf("applied %+v", applied)
+	}
+}
