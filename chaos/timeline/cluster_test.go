@@ -208,15 +208,15 @@ func TestTimelineSerializesBrokerActions(t *testing.T) {
 	ctx := testCtx(t, 10*time.Second)
 	done := make(chan []Applied, 1)
 	go func() { done <- tl.Run(ctx, e.start) }()
-	for _, step := range []time.Duration{s, s, s} {
-		if !e.n.waitFor(ctx, func() bool { return e.clock.pending() >= 1 }) {
-			t.Fatal("no fault waiting for the clock")
+	// Before 1 s both wait on a timer; after the kill, its undo's timer and
+	// the restart's; at 2 s the start blocks; at 3 s the restart waits for it.
+	for _, st := range []struct{ pending, calls int }{{2, 0}, {2, 1}, {1, 1}, {0, 1}} {
+		if !e.n.waitFor(ctx, func() bool { return e.clock.pending() == st.pending && e.rec.count() == st.calls }) {
+			t.Fatalf("at %v: %d timers, calls %v; want %d and %d calls", e.clock.Now().Sub(e.start), e.clock.pending(), e.rec.sorted(), st.pending, st.calls)
 		}
-		e.clock.Advance(step)
-	}
-	// At 3 s the kill's start still runs: the restart must wait for it.
-	if !e.n.waitFor(ctx, func() bool { return e.clock.pending() == 0 }) {
-		t.Fatal("timers still pending at 3s")
+		if st.pending > 0 {
+			e.clock.Advance(s)
+		}
 	}
 	if got := e.rec.sorted(); !slices.Equal(got, []string{"1s n1.kill"}) {
 		t.Fatalf("calls before the start returned: %v", got)
