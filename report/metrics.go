@@ -89,6 +89,8 @@ const (
 	SeriesQueueConsumers = "queue_consumers"
 	SeriesWorkerRSS      = "worker_rss_bytes"
 	SeriesWorkerRSSTotal = "worker_rss_total_bytes"
+	SeriesRunnerRSS      = "runner_rss_bytes"
+	SeriesBrokerMemory   = "broker_memory_bytes"
 	SeriesWorkerHeap     = "worker_heap_bytes"
 	SeriesWorkerInflight = "worker_inflight"
 	SeriesGoroutines     = "worker_goroutines"
@@ -268,6 +270,7 @@ func buildMetrics() []Metric {
 		}
 		ms = append(ms, m)
 	}
+	ms = append(ms, trendMetrics()...)
 	return append(ms,
 		Metric{Name: "drain_seconds", Kind: gate.Duration, Better: Lower, Doc: "from the last publish to the last outcome",
 			Value: func(v *Variant) (float64, bool) { return v.DrainSeconds, true }, Compare: true, Floor: 1, Aliases: []string{"drain"}},
@@ -342,6 +345,34 @@ func faultMetric(name, doc string, get func(*Fault) *float64) Metric {
 			}
 			return worst, seen
 		}}
+}
+
+// trendMetrics are growth(...) and slope(...) of the memory series: a long run
+// (scenarios/soak.yaml) gates on memory that keeps climbing, not on memory
+// that is merely high.
+func trendMetrics() []Metric {
+	var out []Metric
+	for _, s := range []struct{ arg, series string }{
+		{"worker_rss", SeriesWorkerRSS}, {"worker_heap", SeriesWorkerHeap}, {"runner_rss", SeriesRunnerRSS},
+	} {
+		out = append(out,
+			atEnd(Metric{Name: "growth(" + s.arg + ")", Kind: gate.Size, Better: Lower,
+				Doc: "how much " + s.series + " rose: the median of the last quarter of the samples minus the median of the first",
+				Value: func(v *Variant) (float64, bool) {
+					g := gate.Growth(v.Series[s.series])
+					return g, !math.IsNaN(g)
+				}}),
+			atEnd(Metric{Name: "slope(" + s.arg + ")", Kind: gate.Size, Better: Lower,
+				Doc: "how fast " + s.series + " rose, per second: the least-squares slope over the samples after the first quarter (the warm-up)",
+				Value: func(v *Variant) (float64, bool) {
+					t, vs := v.Series[SeriesT], v.Series[s.series]
+					n := min(len(t), len(vs))
+					sl := gate.Slope(t[n/4:n], vs[n/4:n])
+					return sl, !math.IsNaN(sl)
+				}}),
+		)
+	}
+	return out
 }
 
 // Metrics returns the metric table, in documentation order.

@@ -16,6 +16,14 @@ func TestLookup(t *testing.T) {
 		Peak:         Peak{WorkerRSSBytes: 100 << 20, QueueUnacked: 9},
 		Breaker:      Breaker{Opened: 2, OpenSeconds: 3.5},
 		LateSends:    4,
+		// 8 samples a second apart: worker RSS climbs 1 MiB a second from 10
+		// MiB, the runner's stays flat, the heap is not sampled.
+		Series: map[string][]float64{
+			SeriesT:          {0, 1, 2, 3, 4, 5, 6, 7},
+			SeriesWorkerRSS:  {10 << 20, 11 << 20, 12 << 20, 13 << 20, 14 << 20, 15 << 20, 16 << 20, 17 << 20},
+			SeriesRunnerRSS:  {50 << 20, 50 << 20, 50 << 20, 50 << 20, 50 << 20, 50 << 20, 50 << 20, 50 << 20},
+			SeriesWorkerHeap: {1, 1, 1, 1, 1, 1, 1, 1},
+		},
 	}
 	look := Lookup(v)
 	want := map[string]float64{
@@ -24,6 +32,8 @@ func TestLookup(t *testing.T) {
 		"complete_per_s": 42, "throughput.complete_per_s": 42, "drain_seconds": 7,
 		"peak(worker_rss)": 100 << 20, "peak(queue_unacked)": 9,
 		"breaker_opened": 2, "breaker_open_seconds": 3.5, "late_sends": 4,
+		// Quarters [10, 11] and [16, 17] MiB; the slope over the samples after the first quarter.
+		"growth(worker_rss)": 6 << 20, "slope(worker_rss)": 1 << 20, "growth(runner_rss)": 0, "slope(runner_rss)": 0,
 	}
 	for m, w := range want {
 		if got, ok := look(m); !ok || math.Abs(got-w) > 1e-9 {
@@ -58,7 +68,10 @@ func TestLookup(t *testing.T) {
 	if got, ok := look("fault_leader_seconds"); !ok || got != 5 {
 		t.Errorf("fault_leader_seconds without a leader series = %v, %v; want 5 (the fault that has one)", got, ok)
 	}
-	v.Series = map[string][]float64{SeriesQueueLeader: {1}}
+	if v.Series == nil {
+		v.Series = map[string][]float64{}
+	}
+	v.Series[SeriesQueueLeader] = []float64{1}
 	if _, ok := look("fault_leader_seconds"); ok {
 		t.Error("fault_leader_seconds with a fault whose queue never had a leader again: found")
 	}

@@ -295,3 +295,26 @@ func TestSpectrum(t *testing.T) {
 		t.Error("empty histogram: want no points")
 	}
 }
+
+// The generator's accuracy is in the report when the variant has timed sends.
+func TestHTMLShowsSendLateness(t *testing.T) {
+	r := syntheticResult(t)
+	r.Variants[0].Lateness = &Lateness{Summary: Summary{Count: 20000, P50: 0.12, P99: 4.5, P999: 11, Max: 31.25},
+		ThresholdMS: 10, Late: 37, LateFraction: 37.0 / 20000}
+	var b bytes.Buffer
+	if err := RenderHTML(&b, r, nil); err != nil {
+		t.Fatal(err)
+	}
+	want := "sent 20000 timed jobs; 37 (0.18 %) later than 10.00 ms after their intended time; lateness p50 0.12, p99 4.50, p99.9 11.00, max 31.25 ms"
+	if !strings.Contains(b.String(), want) {
+		t.Errorf("report lacks %q", want)
+	}
+	r.Variants[0].Lateness = nil
+	b.Reset()
+	if err := RenderHTML(&b, r, nil); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "timed jobs") {
+		t.Error("a variant without timed sends shows a lateness line")
+	}
+}

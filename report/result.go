@@ -76,12 +76,14 @@ type Variant struct {
 	LoadSeconds  float64           `json:"load_seconds,omitempty"`  // from the first intended send to the last publish
 	LateSends    int64             `json:"late_sends"`              // publishes that left later than LateThresholdMS after their intended time
 	LateMaxMS    float64           `json:"late_max_ms"`             // worst lateness of a publish
+	Lateness     *Lateness         `json:"lateness,omitempty"`      // the generator's accuracy; nil without steady or ramp sends
 	HarnessBound bool              `json:"harness_bound,omitempty"` // the load generator could not keep the schedule: latency is the harness's, not the workers'
 	Histograms   map[string]string `json:"histograms,omitempty"`    // kind -> base64 HdrHistogram V2 compressed (values in µs)
 	Warnings     []string          `json:"warnings,omitempty"`
 	Error        string            `json:"error,omitempty"`
 	Aborted      *Abort            `json:"aborted,omitempty"` // an abort gate ended the variant early
 	Worker       *WorkerInfo       `json:"worker,omitempty"`  // what ran as the workers
+	Agents       []Agent           `json:"agents,omitempty"`  // the hosts of a run placed on agents (placement)
 
 	// The baseline comparison's inputs (issue 19), kept together.
 	//
@@ -89,6 +91,15 @@ type Variant struct {
 	// from the load start to the end of the drain, summed over processes
 	// (respawned ones included); 0 when not measured.
 	WorkerCPUSeconds float64 `json:"worker_cpu_seconds,omitempty"`
+	// RunnerCPUSeconds is the user+system CPU time of the runner's own
+	// process (the load generator, the ledger, telemetry, the sampler) over
+	// the same window: the harness's cost on the machine it measures.
+	RunnerCPUSeconds float64 `json:"runner_cpu_seconds,omitempty"`
+	// BrokerStats says where queue_unacked (and broker_memory_bytes) came
+	// from: BrokerStatsManagement (the broker's own counts, from its
+	// management API) or BrokerStatsDerived (confirmed jobs without an
+	// outcome, minus those ready or in retry tiers; no broker memory).
+	BrokerStats string `json:"broker_stats,omitempty"`
 	// Calibration is the broker+machine's raw capacity, measured just before
 	// the load; nil when not measured.
 	Calibration *Calibration `json:"calibration,omitempty"`
@@ -228,6 +239,23 @@ type Summary struct {
 	P99   float64 `json:"p99"`
 	P999  float64 `json:"p999"`
 	Max   float64 `json:"max"`
+}
+
+// Sources of Variant.BrokerStats.
+const (
+	BrokerStatsManagement = "management"
+	BrokerStatsDerived    = "derived"
+)
+
+// Lateness is how late the load generator sent its steady and ramp jobs
+// after their intended times: the summary in ms over those sends, and how
+// many were later than the threshold (the harness's own accuracy; spike jobs
+// are all due at once and left out).
+type Lateness struct {
+	Summary
+	ThresholdMS  float64 `json:"threshold_ms"`
+	Late         int64   `json:"late"`
+	LateFraction float64 `json:"late_fraction"`
 }
 
 // Throughput is the mean rate over the variant's active time.

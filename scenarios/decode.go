@@ -54,6 +54,7 @@ func (d *decoder) checkScenario(top *obj, s *Scenario) {
 	d.checkOwnWorker(top, s)
 	d.checkClusterFaults(s)
 	d.checkBrokerNodes(top, s)
+	d.checkPlacement(top, s)
 	for _, o := range fault.Overlaps(specs) {
 		d.errs = append(d.errs, &Error{Pos: s.Faults[o.B].Pos, Msg: o.Error()})
 	}

@@ -84,6 +84,7 @@ var scenarioFields = []field[Scenario]{
 		strKey(meta{Name: "toxiproxy_url", Doc: "an external Toxiproxy API instead of the embedded one"}, checkHTTPURL,
 			func(c *Chaos) *string { return &c.ToxiproxyURL }),
 	}, nil),
+	objKey(meta{Name: "placement", Doc: "run workers and generators on agents on other hosts (docs/agents.md)"}, func(s *Scenario) *Placement { return &s.Placement }, placementFields, nil),
 }
 
 var brokerFields = []field[Broker]{

@@ -48,6 +48,7 @@ type Scenario struct {
 	Gates        []Gate
 	Baseline     Baseline
 	Chaos        Chaos
+	Placement    Placement // agents on other hosts; zero: everything on the runner's host
 
 	File   string // as given to Parse
 	SHA256 string // hex SHA-256 of Source

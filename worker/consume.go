@@ -77,12 +77,14 @@ func (w *Worker) handle(s *session, h *handler, d *amqp.Delivery) {
 		if err == nil {
 			// Under bench the outcome is reported before the ack: an acked job
 			// is never counted lost.
-			if rerr := w.harness.final(job, telemetry.Succeeded, start); rerr != nil {
-				w.log.Error("requeueing the job", "tid", job.TID, "job", job.Name, "id", job.ID, "err", rerr)
-				w.requeue(h, d)
-				return
-			}
-			w.ack(h, job, d)
+			w.harness.succeeded(w, job, start, func(rerr error) {
+				if rerr != nil {
+					w.log.Error("requeueing the job", "tid", job.TID, "job", job.Name, "id", job.ID, "err", rerr)
+					w.requeue(h, d)
+					return
+				}
+				w.ack(h, job, d)
+			})
 			return
 		}
 		w.stats.failed.Add(1)

@@ -256,6 +256,36 @@ func (h *harness) final(job *Job, kind telemetry.Kind, start time.Time) error {
 	return nil
 }
 
+// succeeded reports one of bench's jobs' success and then acks it: ack runs
+// once the record is on the socket, so an acked job is never counted lost.
+// The record shares a write with the others finished meanwhile and the
+// caller does not wait for it: one syscall for many jobs instead of one per
+// job. ack runs with the write's error (then the job must not be acked);
+// jobs bench did not publish, and workers not under bench, ack at once. The
+// pool's wait group covers the pending ack, so the shutdown waits for it.
+func (h *harness) succeeded(w *Worker, job *Job, start time.Time, ack func(error)) {
+	if h == nil {
+		ack(nil)
+		return
+	}
+	seq, ok := job.HeaderInt(telemetry.HeaderSeq)
+	if !ok {
+		ack(nil)
+		return
+	}
+	intended, _ := job.HeaderInt(telemetry.HeaderIntended)
+	now := time.Now()
+	w.poolWG.Add(1) // the caller is in the pool: the count is above zero
+	h.tel.OutcomeThen(telemetry.Outcome{Seq: seq, Kind: telemetry.Succeeded, Attempt: job.Attempt, Intended: intended,
+		Done: now.UnixNano(), Processing: now.Sub(start)}, func(err error) {
+		defer w.poolWG.Done()
+		if err != nil {
+			err = fmt.Errorf("report the outcome to bench: %w", err)
+		}
+		ack(err)
+	})
+}
+
 // settings is what a process reports as in force: the worker's settings and
 // each handler's, durations as text.
 type settings struct {

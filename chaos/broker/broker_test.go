@@ -230,6 +230,48 @@ func TestManaged(t *testing.T) {
 			t.Errorf("the VM's command line %q lacks +S 1:1", strings.ReplaceAll(string(cmdline), "\x00", " "))
 		}
 	})
+	t.Run("stats from the management API", func(t *testing.T) {
+		st := m.Stats()
+		if st == nil {
+			t.Fatal("Stats = nil on a node with the management plugin")
+		}
+		q := brokertest.Name(t, "stats")
+		for _, b := range []string{"a", "b", "c"} {
+			publishPersistent(ctx, t, m.URL(), q, b)
+		}
+		conn, err := broker.Dial(ctx, m.URL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		ch, err := conn.Channel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 { // held, not acked
+			if _, ok, err := ch.Get(q, false); err != nil || !ok {
+				t.Fatalf("get: %v, %v", ok, err)
+			}
+		}
+		// The broker refreshes its figures every 250 ms: poll (bounded by ctx).
+		var c broker.QueueCounts
+		for c.Ready != 1 || c.Unacked != 2 {
+			if c, err = st.Queue(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("queue counts %+v, want 1 ready and 2 unacked", c)
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		if mem, err := st.Memory(ctx); err != nil || mem < 10<<20 {
+			t.Errorf("Memory = %d, %v; want the node's tens of MiB", mem, err)
+		}
+		if _, err := st.Queue(ctx, q+"-missing"); err == nil {
+			t.Error("Queue of a missing queue: no error")
+		}
+	})
 	t.Run("restart keeps persistent messages", func(t *testing.T) {
 		q := brokertest.Name(t, "restart")
 		publishPersistent(ctx, t, m.URL(), q, "survives restart")

@@ -318,6 +318,9 @@ func nodeConf(info NodeInfo, spec nodeSpec) string {
 	}
 	if info.ManagementPort != 0 {
 		fmt.Fprintf(&b, "management.tcp.ip = %s\nmanagement.tcp.port = %d\n", info.host(), info.ManagementPort)
+		// Queue counts and memory as fresh as the runner samples them (250 ms),
+		// not the default 5 s.
+		b.WriteString("collect_statistics_interval = 250\n")
 	}
 	b.WriteString(spec.extraConf)
 	return b.String()

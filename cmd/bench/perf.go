@@ -28,7 +28,9 @@ var perfCLI = cli{
 	usage: "[--managed] [--repeat N] [--messages N] [--peer BIN] [--only SECTION,...] [--json FILE]",
 	about: `Measures the runtime and the load generator against raw amqp091-go (and the watermill-amqp
 peer when --peer is given), side by side, interleaved and repeated: consume throughput per
-prefetch, publish throughput, the spike's worker memory, the ledger's bytes per job. Progress
+prefetch, publish throughput, the spike's worker memory, the whole pipeline (bench run on a
+no-op spike against a raw publish+consume pair), the load generator's accuracy at
+steady rates, the ledger's bytes per job. Progress
 goes to stderr, the tables to stdout. BENCHMARKS.md has the figures and the machine.`,
 	examples: []string{
 		"bench perf --managed",
@@ -105,6 +107,11 @@ func parsePerf(args []string, s stdio) (cfg perf.Config, pf perfFlags, code int)
 	fs.Int64Var(&cfg.SpikeJobs, "spike-jobs", perf.DefaultSpikeJobs, "jobs waiting in the memory spike")
 	fs.IntVar(&cfg.SpikeSize, "spike-size", perf.DefaultSpikeSize, "body size in bytes of the spike's jobs")
 	fs.DurationVar(&cfg.SpikeWork, "spike-work", perf.DefaultSpikeWork, "handler sleep per spike job")
+	fs.Int64Var(&cfg.PipelineJobs, "pipeline-jobs", perf.DefaultPipelineJobs, "no-op jobs in the whole-pipeline spike (bench run against the raw publish+consume pair)")
+	fs.IntVar(&cfg.PipelineConcurrency, "pipeline-concurrency", perf.DefaultPipelineConcurrency, "handler goroutines of the pipeline's worker process (and of the raw pair's consumer)")
+	fs.IntVar(&cfg.PipelinePrefetch, "pipeline-prefetch", perf.DefaultPipelinePrefetch, "prefetch of the pipeline's worker process (and of the raw pair's consumer)")
+	fs.Float64SliceVar(&cfg.AccuracyRates, "accuracy-rates", perf.DefaultAccuracyRates(), "steady rates (jobs/s) at which the load generator's lateness is measured")
+	fs.DurationVar(&cfg.AccuracyFor, "accuracy-for", perf.DefaultAccuracyFor, "how long each accuracy rate runs")
 	fs.Int64Var(&cfg.LedgerJobs, "ledger-jobs", perf.DefaultLedgerJobs, "jobs in the ledger memory measurement")
 	fs.StringSliceVar(&cfg.Only, "only", nil, fmt.Sprintf("run only these sections %v", perf.Sections()))
 	fs.StringVar(&cfg.Peer, "peer", "", "watermill-amqp peer binary (build: cd internal/perf/watermillpeer && go build); empty = leave watermill out")
@@ -120,9 +127,10 @@ func parsePerf(args []string, s stdio) (cfg perf.Config, pf perfFlags, code int)
 	if pf.managed && pf.amqpURL != "" {
 		return cfg, pf, perfCLI.fail(s, "--managed and --amqp-url exclude each other")
 	}
-	if cfg.Repeat < 1 || cfg.PublishRounds < 1 || cfg.Messages < 2 || cfg.SpikeJobs < 2 || cfg.LedgerJobs < 1 {
+	if cfg.Repeat < 1 || cfg.PublishRounds < 1 || cfg.Messages < 2 || cfg.SpikeJobs < 2 || cfg.LedgerJobs < 1 ||
+		cfg.PipelineJobs < 2 || cfg.PipelineConcurrency < 1 || cfg.PipelinePrefetch < 1 {
 		// Zero would mean "the default" to perf.Config; on the command line it is a mistake.
-		return cfg, pf, perfCLI.fail(s, "--repeat, --publish-rounds and --ledger-jobs must be at least 1, --messages and --spike-jobs at least 2")
+		return cfg, pf, perfCLI.fail(s, "--repeat, --publish-rounds, --ledger-jobs, --pipeline-concurrency and --pipeline-prefetch must be at least 1, --messages, --spike-jobs and --pipeline-jobs at least 2")
 	}
 	cfg.URL = pf.amqpURL
 	if cfg.URL == "" {
@@ -137,6 +145,7 @@ func parsePerf(args []string, s stdio) (cfg perf.Config, pf perfFlags, code int)
 		return cfg, pf, exitEnv
 	}
 	cfg.Child = func(a []string) *exec.Cmd { return exec.Command(self, append([]string{"perf", "--child"}, a...)...) }
+	cfg.Bench = func(a []string) *exec.Cmd { return exec.Command(self, a...) }
 	cfg.Progress = s.err
 	if cfg.ProfileDir != "" {
 		if err := os.MkdirAll(cfg.ProfileDir, 0o755); err != nil {

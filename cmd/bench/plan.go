@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"math"
@@ -85,6 +86,9 @@ func printPlan(w io.Writer, sc *scenarios.Scenario, p scenarios.Plan, brokerText
 	if len(sc.Overrides) > 0 {
 		fmt.Fprintf(&b, "overrides: %s\n", strings.Join(sc.Overrides, " "))
 	}
+	if pl := sc.Placement; pl.Enabled() {
+		fmt.Fprintf(&b, "placement: %s (waits up to %s for them)\n", placementText(pl), cmp.Or(pl.Timeout, scenarios.DefaultPlacementTimeout))
+	}
 	fmt.Fprintf(&b, "%d variant(s), about %s in all (at most %s)\n", len(p.Variants), round(p.Estimate), round(p.Max))
 	for i, v := range p.Variants {
 		fmt.Fprintf(&b, "\nvariant %d/%d %s: %d jobs, load %s, drain about %s (timeout %s), about %s (at most %s)\n",
@@ -134,4 +138,15 @@ func round(d time.Duration) time.Duration {
 		return d.Round(100 * time.Millisecond)
 	}
 	return d.Round(time.Second)
+}
+
+// placementText says where the workers and the load run.
+func placementText(p scenarios.Placement) string {
+	where := func(set scenarios.AgentSet) string {
+		if set.Agents == 0 {
+			return "this host"
+		}
+		return set.String() + " (bench agent)"
+	}
+	return "workers on " + where(p.Workers) + ", load from " + where(p.Generators)
 }

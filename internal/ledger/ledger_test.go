@@ -193,3 +193,22 @@ func BenchmarkLedger1M(b *testing.B) {
 		}
 	}
 }
+
+func TestCountRange(t *testing.T) {
+	l := New()
+	for seq := int64(0); seq < 10; seq++ {
+		l.Published(seq)
+		l.Confirmed(seq, seq != 3)
+	}
+	l.Final(5, Succeeded, 1)
+	l.Final(6, Succeeded, 1)
+	l.Final(12, Succeeded, 1) // never published: not in the range's figures
+	r := l.CountRange(2, 8)
+	want := Range{From: 2, To: 8, Published: 6, Confirmed: 5, Unconfirmed: 1, Final: 2, Lost: 3}
+	if r != want {
+		t.Fatalf("CountRange(2, 8) = %+v, want %+v", r, want)
+	}
+	if r := l.CountRange(1<<20, 1<<20+5); r.Published != 0 {
+		t.Fatalf("an untouched range counted %+v", r)
+	}
+}

@@ -40,6 +40,10 @@ type Result struct {
 	// ConfirmLatency holds the send-to-ack time of acked publishes in µs
 	// (1 µs to 1 h, 3 significant figures).
 	ConfirmLatency *hdrhistogram.Histogram
+	// Lateness holds how late each steady and ramp job was sent after its
+	// intended time, in µs (values under 1 µs as 1): the generator's accuracy.
+	// Spike jobs are all due at once and are left out.
+	Lateness *hdrhistogram.Histogram
 	// FirstSend and LastSend bracket the publishing (zero if nothing was sent).
 	FirstSend, LastSend time.Time
 	// PublishedPerSecond counts sends per second since the start passed to Run.
@@ -142,6 +146,7 @@ func (g *Generator) Run(ctx context.Context, start time.Time) (Result, error) {
 	res := Result{
 		Stats:              g.Stats(),
 		ConfirmLatency:     r.hist,
+		Lateness:           r.late,
 		FirstSend:          r.firstSend,
 		LastSend:           r.lastSend,
 		PublishedPerSecond: r.perSecond,

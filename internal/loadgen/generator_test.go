@@ -244,6 +244,10 @@ func TestLateSends(t *testing.T) {
 	if res.LateMax != 300*time.Millisecond {
 		t.Errorf("worst lateness %s, want 300ms (and not the spike's 1s)", res.LateMax)
 	}
+	// The distribution: 11 steady sends on time (recorded as 1 µs), 39 at 300 ms.
+	if l := res.Lateness; l.TotalCount() != 50 || l.ValueAtQuantile(20) != 1 || !l.ValuesAreEquivalent(l.ValueAtQuantile(50), 300_000) {
+		t.Errorf("lateness: %d sends, p20 %d µs, p50 %d µs; want 50, 1 µs, 300 ms", l.TotalCount(), l.ValueAtQuantile(20), l.ValueAtQuantile(50))
+	}
 	if len(res.PhaseStarts) != 2 || res.PhaseStarts[1] < time.Second {
 		t.Errorf("phase starts %v: the steady phase starts when the spike's sends ended", res.PhaseStarts)
 	}

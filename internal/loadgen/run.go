@@ -63,6 +63,7 @@ type run struct {
 	urlIdx    int // the URL last connected to, in urls(); publisher goroutine only
 
 	hist   *hdrhistogram.Histogram
+	late   *hdrhistogram.Histogram // lateness of timed sends, µs
 	msg    amqp.Publishing
 	bodies map[int][]byte
 	tid    [36]byte
@@ -82,6 +83,7 @@ func newRun(g *Generator, start time.Time) *run {
 		unblocked: make(chan struct{}, 1),
 		timer:     time.NewTimer(time.Hour),
 		hist:      hdrhistogram.New(1, latencyMaxUS, 3),
+		late:      hdrhistogram.New(1, latencyMaxUS, 3),
 		bodies:    map[int][]byte{},
 	}
 	r.timer.Stop()
@@ -312,6 +314,7 @@ func (r *run) record(job Job, intended, now time.Time) {
 		return
 	}
 	late := now.Sub(intended)
+	_ = r.late.RecordValue(min(max(late.Microseconds(), 1), latencyMaxUS)) // clamped into range: cannot fail
 	if late > time.Duration(r.g.lateMax.Load()) {
 		r.g.lateMax.Store(int64(late))
 	}

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -28,11 +27,17 @@ import (
 // not the command line, where every user of the machine could read the password.
 const EnvURL = "BENCH_PERF_URL"
 
+// EnvProfileDir, when set for a bench process, makes it write a CPU profile of
+// its life to that directory (cmd/bench): how `bench perf --profile` profiles
+// the pipeline's runner and worker processes.
+const EnvProfileDir = "BENCH_PROFILE_DIR"
+
 // Consumer implementations a child runs.
 const (
 	ImplRaw     = "raw"     // a bare amqp091-go loop: Concurrency goroutines ranging over one delivery channel
 	ImplRuntime = "runtime" // the worker runtime with a no-op (or sleeping) handler
 	ImplPeer    = "peer"    // watermill-amqp, in its own binary (the peer module)
+	ImplPair    = "pair"    // the raw pipeline: a raw publisher and a raw consumer on one queue at once
 )
 
 // ChildResult is the one JSON line a consumer process prints on stdout when it has
@@ -80,6 +85,7 @@ type childArgs struct {
 	prefetch    int
 	concurrency int
 	count       int64
+	size        int // message body, for ImplPair
 	work        time.Duration
 	timeout     time.Duration
 	cpuProfile  string
@@ -90,7 +96,7 @@ func (a childArgs) flags() []string {
 	out := []string{
 		"--impl", a.impl, "--queue", a.queue,
 		"--prefetch", strconv.Itoa(a.prefetch), "--concurrency", strconv.Itoa(a.concurrency),
-		"--count", strconv.FormatInt(a.count, 10), "--work", a.work.String(), "--timeout", a.timeout.String(),
+		"--count", strconv.FormatInt(a.count, 10), "--size", strconv.Itoa(a.size), "--work", a.work.String(), "--timeout", a.timeout.String(),
 	}
 	if a.cpuProfile != "" {
 		out = append(out, "--cpuprofile", a.cpuProfile)
@@ -103,8 +109,11 @@ func (a childArgs) flags() []string {
 
 func (a childArgs) validate() error {
 	var errs []error
-	if a.impl != ImplRaw && a.impl != ImplRuntime {
-		errs = append(errs, fmt.Errorf("impl %q: want %q or %q", a.impl, ImplRaw, ImplRuntime))
+	if a.impl != ImplRaw && a.impl != ImplRuntime && a.impl != ImplPair {
+		errs = append(errs, fmt.Errorf("impl %q: want %q, %q or %q", a.impl, ImplRaw, ImplRuntime, ImplPair))
+	}
+	if a.size < 0 {
+		errs = append(errs, fmt.Errorf("size %d: must not be negative", a.size))
 	}
 	if a.queue == "" {
 		errs = append(errs, errors.New("queue: required"))
@@ -135,11 +144,12 @@ func ChildMain(args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("bench perf --child", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var a childArgs
-	fs.StringVar(&a.impl, "impl", "", "raw | runtime")
+	fs.StringVar(&a.impl, "impl", "", "raw | runtime | pair")
 	fs.StringVar(&a.queue, "queue", "", "queue to consume (a valid task name for the runtime)")
 	fs.IntVar(&a.prefetch, "prefetch", 0, "basic.qos prefetch count (0 = unlimited)")
 	fs.IntVar(&a.concurrency, "concurrency", 1, "handler goroutines")
 	fs.Int64Var(&a.count, "count", 0, "messages to consume")
+	fs.IntVar(&a.size, "size", 0, "body size of the messages the pair publishes")
 	fs.DurationVar(&a.work, "work", 0, "simulated work per message (a sleep)")
 	fs.DurationVar(&a.timeout, "timeout", 5*time.Minute, "give up after this long")
 	fs.StringVar(&a.cpuProfile, "cpuprofile", "", "write a CPU profile here")
@@ -192,6 +202,8 @@ func runChild(ctx context.Context, url string, a childArgs) (res ChildResult, er
 		err = consumeRaw(ctx, url, a, t)
 	case ImplRuntime:
 		err = consumeRuntime(ctx, url, a, t)
+	case ImplPair:
+		err = publishAndConsume(ctx, url, a, t)
 	}
 	if err != nil {
 		return res, err
@@ -236,11 +248,18 @@ type tally struct {
 
 func newTally(want int64) *tally { return &tally{want: want, done: make(chan struct{})} }
 
+// start begins the window before the first message is handled (the raw
+// pipeline's first publish); without it the first add begins it.
+func (t *tally) start() {
+	if t.firstCPU.CompareAndSwap(0, cpuTime()) {
+		t.first.Store(time.Now().UnixNano())
+	}
+}
+
 func (t *tally) add() {
 	k := t.n.Add(1)
 	if k == 1 {
-		t.first.Store(time.Now().UnixNano())
-		t.firstCPU.Store(cpuTime())
+		t.start()
 	}
 	if k == t.want {
 		t.lastCPU.Store(cpuTime())
@@ -250,13 +269,7 @@ func (t *tally) add() {
 }
 
 // cpuTime returns this process's user+system CPU time in ns (0 if unknown).
-func cpuTime() int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
-}
+func cpuTime() int64 { return int64(procstat.SelfCPU()) }
 
 func (t *tally) wait(ctx context.Context) error {
 	select {

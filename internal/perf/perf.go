@@ -27,11 +27,15 @@ const (
 	SectionPublish = "publish"
 	SectionSpike   = "spike"
 	SectionLedger  = "ledger"
+	// SectionPipeline is the whole pipeline: `bench run` against raw amqp091-go.
+	SectionPipeline = "pipeline"
+	// SectionAccuracy is the load generator's accuracy at steady rates.
+	SectionAccuracy = "accuracy"
 )
 
 // Sections lists every section in run order.
 func Sections() []string {
-	return []string{SectionConsume, SectionPublish, SectionSpike, SectionLedger}
+	return []string{SectionConsume, SectionPublish, SectionSpike, SectionPipeline, SectionAccuracy, SectionLedger}
 }
 
 // Defaults of the zero values of Config.
@@ -46,6 +50,11 @@ const (
 	DefaultLedgerJobs       = 1_000_000
 	DefaultChildTimeout     = 2 * time.Minute
 	DefaultPublishRounds    = 3
+	// The whole pipeline: the issue's no-op spike through one worker process.
+	DefaultPipelineJobs        = 50_000
+	DefaultPipelineConcurrency = 4
+	DefaultPipelinePrefetch    = 100
+	DefaultAccuracyFor         = 10 * time.Second
 
 	defaultWindow = 1024 // unconfirmed publishes: the load generator's default
 )
@@ -67,6 +76,10 @@ type ConfigError struct{ Err error }
 func (e *ConfigError) Error() string { return "invalid perf config: " + e.Err.Error() }
 
 func (e *ConfigError) Unwrap() error { return e.Err }
+
+// DefaultAccuracyRates are the steady rates of the accuracy section: up to
+// past what one generator process holds on a 2-core machine.
+func DefaultAccuracyRates() []float64 { return []float64{2000, 5000, 8000, 12000} }
 
 // DefaultPrefetches are the consume prefetch counts measured when
 // Config.Prefetches is nil.
@@ -105,6 +118,21 @@ type Config struct {
 	SpikeSize        int
 	SpikeWork        time.Duration
 	SpikeConcurrency int
+	// Bench returns the command that runs `bench ARGS` (the pipeline section's
+	// `bench run`); required when that section runs.
+	Bench func(args []string) *exec.Cmd
+	// PipelineJobs, PipelineConcurrency and PipelinePrefetch shape the pipeline
+	// section: that many no-op jobs of Size bytes as one spike through one
+	// worker process with that concurrency and prefetch. Zero values mean the
+	// Default constants.
+	PipelineJobs        int64
+	PipelineConcurrency int
+	PipelinePrefetch    int
+	// AccuracyRates are the steady rates (jobs/s) at which the load generator's
+	// lateness is measured, each for AccuracyFor; nil means
+	// DefaultAccuracyRates, 0 DefaultAccuracyFor.
+	AccuracyRates []float64
+	AccuracyFor   time.Duration
 	// LedgerJobs is the size of the ledger measurement; 0 means DefaultLedgerJobs.
 	LedgerJobs int64
 	// Only limits the run to these sections; nil means all of Sections().
@@ -157,6 +185,21 @@ func (c *Config) setDefaults() {
 	if c.LedgerJobs == 0 {
 		c.LedgerJobs = DefaultLedgerJobs
 	}
+	if c.AccuracyRates == nil {
+		c.AccuracyRates = DefaultAccuracyRates()
+	}
+	if c.AccuracyFor == 0 {
+		c.AccuracyFor = DefaultAccuracyFor
+	}
+	if c.PipelineJobs == 0 {
+		c.PipelineJobs = DefaultPipelineJobs
+	}
+	if c.PipelineConcurrency == 0 {
+		c.PipelineConcurrency = DefaultPipelineConcurrency
+	}
+	if c.PipelinePrefetch == 0 {
+		c.PipelinePrefetch = DefaultPipelinePrefetch
+	}
 	if c.Only == nil {
 		c.Only = Sections()
 	}
@@ -205,6 +248,23 @@ func (c *Config) validate() error {
 	if c.SpikeConcurrency < 1 {
 		errs = append(errs, fmt.Errorf("spike concurrency %d: must be at least 1", c.SpikeConcurrency))
 	}
+	if c.PipelineJobs < 2 {
+		errs = append(errs, fmt.Errorf("pipeline jobs %d: must be at least 2", c.PipelineJobs))
+	}
+	if c.PipelineConcurrency < 1 || c.PipelinePrefetch < 1 {
+		errs = append(errs, fmt.Errorf("pipeline concurrency %d, prefetch %d: must be at least 1", c.PipelineConcurrency, c.PipelinePrefetch))
+	}
+	if c.Bench == nil && c.has(SectionPipeline) {
+		errs = append(errs, errors.New("bench: required for the pipeline section"))
+	}
+	for _, rate := range c.AccuracyRates {
+		if rate <= 0 {
+			errs = append(errs, fmt.Errorf("accuracy rate %g: must be positive", rate))
+		}
+	}
+	if c.AccuracyFor < 0 {
+		errs = append(errs, fmt.Errorf("accuracy for %v: must not be negative", c.AccuracyFor))
+	}
 	if c.LedgerJobs < 1 {
 		errs = append(errs, fmt.Errorf("ledger jobs %d: must be at least 1", c.LedgerJobs))
 	}
@@ -243,7 +303,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, &ConfigError{Err: err}
 	}
 	r := &run{cfg: &cfg, rep: newReport(&cfg)}
-	if cfg.has(SectionConsume) || cfg.has(SectionPublish) || cfg.has(SectionSpike) {
+	if cfg.has(SectionConsume) || cfg.has(SectionPublish) || cfg.has(SectionSpike) || cfg.has(SectionPipeline) || cfg.has(SectionAccuracy) {
 		a, err := dialAdmin(cfg.URL)
 		if err != nil {
 			return nil, r.redact(err)
@@ -256,7 +316,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	// Section by section, so that no section's aftermath on the broker (the
 	// spike's 40 MiB through the message store) lands in another's figures;
 	// within a section the implementations alternate, repetition by repetition.
-	for _, section := range []func(context.Context, int) error{r.consumeRep, r.publishRep, r.spikeRep} {
+	for _, section := range []func(context.Context, int) error{r.consumeRep, r.publishRep, r.spikeRep, r.pipelineRep, r.accuracyRep} {
 		for i := range cfg.Repeat {
 			if err := section(ctx, i); err != nil {
 				return nil, r.redact(err)

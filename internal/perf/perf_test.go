@@ -74,7 +74,8 @@ func TestCells(t *testing.T) {
 }
 
 func TestReportTargetsAndPrint(t *testing.T) {
-	cfg := Config{URL: "x", Child: func([]string) *exec.Cmd { return nil }, Repeat: 2, Prefetches: []int{10}, LedgerJobs: 1000,
+	cfg := Config{URL: "x", Child: func([]string) *exec.Cmd { return nil }, Bench: func([]string) *exec.Cmd { return nil }, Repeat: 2,
+		AccuracyRates: []float64{5000}, Prefetches: []int{10}, LedgerJobs: 1000,
 		BrokerNote: "private node"}
 	cfg.setDefaults()
 	r := newReport(&cfg)
@@ -92,6 +93,9 @@ func TestReportTargetsAndPrint(t *testing.T) {
 		r.addSpike(ImplRaw, 0, rep, spikeFigure{sampled: 100 << 20, hwm: 100 << 20})
 		r.addSpike(ImplRuntime, 0, rep, spikeFigure{sampled: 110 << 20, hwm: 110 << 20})
 		r.addLedger(ledgerFigure{jobs: 1000, heapPerJob: 1.1, allocPerJob: 1.2, statePerJob: 1})
+		r.addPipeline(PipeRaw, rep, pipelineFigure{rate: 1000, clientCPU: 50, brokerCPU: 60})
+		r.addAccuracy(rep, accuracyFigure{rate: 5000, sent: 50000, late: []int64{100, 1000}[rep], p50: 0.1, p99: 2, p999: 12, max: 40, achieved: 4999})
+		r.addPipeline(PipeBench, rep, pipelineFigure{rate: []float64{950, 870}[rep], clientCPU: []float64{70, 80}[rep], brokerCPU: math.NaN()})
 	}
 	r.finish()
 	var f *ConsumeFigure
@@ -118,14 +122,19 @@ func TestReportTargetsAndPrint(t *testing.T) {
 		"publish loadgen/raw (same messages)":                  true,
 		"spike peak RSS runtime/raw prefetch 10":               false,
 		"ledger heap bytes/job at 1000 jobs":                   true,
+		// 0.95 and 0.87: median 0.91 meets ≥ 0.9; CPU 1.4 and 1.6: median 1.5 meets ≤ 1.5.
+		"pipeline completion bench/raw":         true,
+		"pipeline client CPU per job bench/raw": true,
+		// 0.2 % and 2 % late: median 1.1 % misses ≤ 1 %.
+		"generator sends later than 10 ms at 5000/s (fraction)": false,
 	} {
 		got, ok := met[name]
 		if !ok || got != want {
 			t.Errorf("target %q: met %v (present %v), want %v; targets %+v", name, got, ok, want, r.Targets)
 		}
 	}
-	if n := len(r.Missed()); n != 2 { // consume runtime/raw and the spike; the cell without data has no target
-		t.Errorf("missed %d targets, want 2: %+v", n, r.Missed())
+	if n := len(r.Missed()); n != 3 { // consume runtime/raw, the spike, the generator; the cell without data has no target
+		t.Errorf("missed %d targets, want 3: %+v", n, r.Missed())
 	}
 	var out bytes.Buffer
 	if err := r.Print(&out); err != nil {
@@ -133,7 +142,8 @@ func TestReportTargetsAndPrint(t *testing.T) {
 	}
 	for _, want := range []string{"broker: RabbitMQ 3.10.8, private node", "watermill-amqp", "0.935 [0.900–0.970]", "MISSED",
 		"25.0 MiB", "(26.0 MiB, 5.0 MiB)", "11.0 [11.0–11.0]", "ledger: 1000 jobs",
-		"CPU time of the broker per message", "8.0 [7.5–8.5]", "31.0 [31.0–31.0]", "(1 of 2 single values)"} {
+		"CPU time of the broker per message", "8.0 [7.5–8.5]", "31.0 [31.0–31.0]", "(1 of 2 single values)",
+		"0.910 [0.870–0.950]", "1.500 [1.400–1.600]", "completed jobs/s", "client CPU µs/job", "1.10% [0.20%–2.00%]", "generator accuracy"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report does not contain %q:\n%s", want, out.String())
 		}
@@ -236,6 +246,7 @@ func TestRunSmall(t *testing.T) {
 		Repeat: 2, Messages: 300, Prefetches: []int{10},
 		SpikeJobs: 300, SpikeSize: 1024, SpikeWork: 100 * time.Microsecond, SpikeConcurrency: 2,
 		LedgerJobs: 100_000, Progress: &progress,
+		Only: []string{SectionConsume, SectionPublish, SectionSpike, SectionLedger}, // the pipeline: TestPipelineSmall
 		// A meter that advances 1ms per reading: every run reads it twice, so
 		// every figure must come out as 1ms over 300 messages.
 		BrokerCPU: func() (time.Duration, error) { return time.Duration(meterReads.Add(1)) * time.Millisecond, nil },
@@ -300,4 +311,49 @@ func TestRunSmall(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("\n%s", out.String())
+}
+
+// buildBench builds the bench command into a temporary directory.
+func buildBench(t *testing.T) string {
+	t.Helper()
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("no go tool to build bench: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	bin := filepath.Join(t.TempDir(), "bench")
+	if out, err := exec.CommandContext(ctx, gobin, "build", "-o", bin, "../../cmd/bench").CombinedOutput(); err != nil {
+		t.Fatalf("build bench: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestPipelineSmall runs the pipeline section at a small size: bench run and
+// the raw pair each complete every job, and their figures are measured.
+func TestPipelineSmall(t *testing.T) {
+	url := brokertest.URL(t)
+	bin := buildBench(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	var progress bytes.Buffer
+	rep, err := Run(ctx, Config{
+		URL: url, Child: selfChild, Bench: func(a []string) *exec.Cmd { return exec.Command(bin, a...) },
+		Repeat: 2, PipelineJobs: 500, Only: []string{SectionPipeline}, Progress: &progress,
+	})
+	if err != nil {
+		t.Fatalf("Run: %v\nprogress:\n%s", err, progress.String())
+	}
+	p := rep.Pipeline
+	for _, impl := range []string{PipeRaw, PipeBench} {
+		if s := p.Rates[impl]; len(s.Values) != 2 || s.Min <= 0 {
+			t.Errorf("pipeline %s: rates %+v, want 2 positive", impl, s)
+		}
+		if s := p.ClientCPU[impl]; len(s.Values) != 2 || s.Min <= 0 {
+			t.Errorf("pipeline %s: client CPU %+v, want 2 positive", impl, s)
+		}
+	}
+	if len(p.BenchOverRaw.Values) != 2 || len(p.CPUOverRaw.Values) != 2 || len(rep.Targets) != 2 {
+		t.Errorf("ratios %+v %+v, targets %+v", p.BenchOverRaw, p.CPUOverRaw, rep.Targets)
+	}
 }

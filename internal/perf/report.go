@@ -18,14 +18,52 @@ type Report struct {
 	Messages int64      `json:"messages"`
 	Size     int        `json:"size_bytes"`
 
-	Consume []*ConsumeFigure `json:"consume,omitempty"`
-	Publish *PublishFigure   `json:"publish,omitempty"`
-	Spike   []*SpikeFigure   `json:"spike,omitempty"`
-	Ledger  *LedgerFigure    `json:"ledger,omitempty"`
-	Targets []Target         `json:"targets"`
+	Consume  []*ConsumeFigure  `json:"consume,omitempty"`
+	Publish  *PublishFigure    `json:"publish,omitempty"`
+	Spike    []*SpikeFigure    `json:"spike,omitempty"`
+	Ledger   *LedgerFigure     `json:"ledger,omitempty"`
+	Pipeline *PipelineFigure   `json:"pipeline,omitempty"`
+	Accuracy []*AccuracyFigure `json:"accuracy,omitempty"`
+	Targets  []Target          `json:"targets"`
 
 	SpikeJobs int64 `json:"spike_jobs"`
 	SpikeSize int   `json:"spike_size_bytes"`
+}
+
+// AccuracyFigure is the load generator's accuracy at one steady rate: sends
+// later than the late threshold (10 ms) as a fraction of all, and the lateness
+// distribution in ms; each over the repetitions.
+type AccuracyFigure struct {
+	Rate         float64 `json:"rate"`
+	Seconds      float64 `json:"seconds"`
+	Sent         Spread  `json:"sent"`
+	Achieved     Spread  `json:"achieved_per_s"`
+	LateFraction Spread  `json:"late_fraction"`
+	P50MS        Spread  `json:"p50_ms"`
+	P99MS        Spread  `json:"p99_ms"`
+	P999MS       Spread  `json:"p999_ms"`
+	MaxMS        Spread  `json:"max_ms"`
+
+	sent, achieved, late, p50, p99, p999, max []float64
+}
+
+// PipelineFigure compares `bench run` with the raw publish+consume pair doing
+// the same broker work (PipeBench, PipeRaw).
+type PipelineFigure struct {
+	Jobs        int64 `json:"jobs"`
+	Concurrency int   `json:"concurrency"`
+	Prefetch    int   `json:"prefetch"`
+	// Rates are completed jobs per second; ClientCPU the CPU µs per job of the
+	// client processes (runner + workers for bench, the pair's process for
+	// raw); BrokerCPU the broker's CPU µs per job over each run's whole life.
+	Rates     map[string]Spread `json:"rates"`
+	ClientCPU map[string]Spread `json:"client_cpu_us_per_job"`
+	BrokerCPU map[string]Spread `json:"broker_cpu_us_per_job,omitempty"`
+	// BenchOverRaw is the completion rate's ratio, CPUOverRaw the client CPU's.
+	BenchOverRaw Spread `json:"bench_over_raw"`
+	CPUOverRaw   Spread `json:"cpu_over_raw"`
+
+	rate, cpu, broker map[string][]float64
 }
 
 // BrokerInfo says what was measured against.
@@ -122,6 +160,15 @@ func newReport(c *Config) *Report {
 	if c.has(SectionLedger) {
 		r.Ledger = &LedgerFigure{Jobs: c.LedgerJobs}
 	}
+	if c.has(SectionAccuracy) {
+		for _, rate := range c.AccuracyRates {
+			r.Accuracy = append(r.Accuracy, &AccuracyFigure{Rate: rate, Seconds: c.AccuracyFor.Seconds()})
+		}
+	}
+	if c.has(SectionPipeline) {
+		r.Pipeline = &PipelineFigure{Jobs: c.PipelineJobs, Concurrency: c.PipelineConcurrency, Prefetch: c.PipelinePrefetch,
+			rate: map[string][]float64{}, cpu: map[string][]float64{}, broker: map[string][]float64{}}
+	}
 	return r
 }
 
@@ -168,6 +215,24 @@ func (r *Report) addSpike(impl string, prefetch, rep int, m spikeFigure) {
 	}
 }
 
+func (r *Report) addPipeline(impl string, rep int, f pipelineFigure) {
+	p := r.Pipeline
+	put(p.rate, impl, rep, f.rate)
+	put(p.cpu, impl, rep, f.clientCPU)
+	putKnown(p.broker, impl, rep, f.brokerCPU)
+}
+
+func (r *Report) addAccuracy(_ int, f accuracyFigure) {
+	for _, a := range r.Accuracy {
+		if a.Rate == f.rate {
+			a.sent = append(a.sent, float64(f.sent))
+			a.achieved = append(a.achieved, f.achieved)
+			a.late = append(a.late, float64(f.late)/float64(max(f.sent, 1)))
+			a.p50, a.p99, a.p999, a.max = append(a.p50, f.p50), append(a.p99, f.p99), append(a.p999, f.p999), append(a.max, f.max)
+		}
+	}
+}
+
 func (r *Report) addLedger(m ledgerFigure) {
 	l := r.Ledger
 	l.heap = append(l.heap, m.heapPerJob)
@@ -199,6 +264,13 @@ const (
 	targetSpikeRSSVsRaw  = 2.0
 	targetLedgerPerJob   = 16.0
 	targetSpikeRSSAtPref = 10
+	// Issue 15: the whole pipeline against the raw pair.
+	targetPipelineRate = 0.9
+	targetPipelineCPU  = 1.5
+	// Issue 15: one generator process at 5,000/s, fewer than 1 % of sends
+	// later than 10 ms.
+	targetAccuracyRate = 5000
+	targetAccuracyLate = 0.01
 )
 
 // finish computes the spreads and ratios and checks the targets.
@@ -237,6 +309,23 @@ func (r *Report) finish() {
 		f.RuntimeOverRaw = ratio(f.rss, ImplRuntime, ImplRaw)
 		if f.Prefetch == targetSpikeRSSAtPref {
 			r.check(fmt.Sprintf("spike peak RSS runtime/raw prefetch %d", f.Prefetch), f.RuntimeOverRaw, targetSpikeRSSVsRaw, false)
+		}
+	}
+	if p := r.Pipeline; p != nil {
+		p.Rates, p.ClientCPU = spreads(p.rate), spreads(p.cpu)
+		if len(p.broker) > 0 {
+			p.BrokerCPU = spreads(p.broker)
+		}
+		p.BenchOverRaw = ratio(p.rate, PipeBench, PipeRaw)
+		p.CPUOverRaw = ratio(p.cpu, PipeBench, PipeRaw)
+		r.check("pipeline completion bench/raw", p.BenchOverRaw, targetPipelineRate, true)
+		r.check("pipeline client CPU per job bench/raw", p.CPUOverRaw, targetPipelineCPU, false)
+	}
+	for _, a := range r.Accuracy {
+		a.Sent, a.Achieved, a.LateFraction = Summarize(a.sent), Summarize(a.achieved), Summarize(a.late)
+		a.P50MS, a.P99MS, a.P999MS, a.MaxMS = Summarize(a.p50), Summarize(a.p99), Summarize(a.p999), Summarize(a.max)
+		if a.Rate == targetAccuracyRate {
+			r.check(fmt.Sprintf("generator sends later than 10 ms at %.0f/s (fraction)", a.Rate), a.LateFraction, targetAccuracyLate, false)
 		}
 	}
 	if l := r.Ledger; l != nil {
@@ -362,6 +451,28 @@ func (r *Report) Print(w io.Writer) error {
 				f.PeakRSS[ImplRaw].format(formatBytes), formatBytes(f.HWM[ImplRaw].Median), formatBytes(f.Idle[ImplRaw].Median),
 				f.PeakRSS[ImplRuntime].format(formatBytes), formatBytes(f.HWM[ImplRuntime].Median), formatBytes(f.Idle[ImplRuntime].Median),
 				f.RuntimeOverRaw.format(formatRatio))
+		}
+		p("\n")
+	}
+	if f := r.Pipeline; f != nil {
+		p("pipeline: %d × %d B no-op jobs as one spike, 1 worker process, concurrency %d, prefetch %d, confirms; median [min–max] of %d\n",
+			f.Jobs, r.Size, f.Concurrency, f.Prefetch, len(f.BenchOverRaw.Values))
+		p("\traw amqp091-go pair\tbench run\tbench/raw\t\n")
+		p("completed jobs/s\t%s\t%s\t%s\t\n", f.Rates[PipeRaw].format(formatRate), f.Rates[PipeBench].format(formatRate), f.BenchOverRaw.format(formatRatio))
+		p("client CPU µs/job\t%s\t%s\t%s\t\n", f.ClientCPU[PipeRaw].format(us), f.ClientCPU[PipeBench].format(us), f.CPUOverRaw.format(formatRatio))
+		if f.BrokerCPU != nil {
+			p("broker CPU µs/job\t%s\t%s\t\t\n", f.BrokerCPU[PipeRaw].format(us), f.BrokerCPU[PipeBench].format(us))
+		}
+		p("\n")
+	}
+	if len(r.Accuracy) > 0 {
+		p("generator accuracy: steady %d B jobs into a queue nobody consumes, one generator process; median [min–max] of %d\n", r.Size, r.Repeat)
+		p("rate/s\tseconds\tachieved/s\tlater than 10 ms\tp50 ms\tp99 ms\tp99.9 ms\tmax ms\t\n")
+		pct := func(v float64) string { return fmt.Sprintf("%.2f%%", 100*v) }
+		ms2 := func(v float64) string { return fmt.Sprintf("%.2f", v) }
+		for _, a := range r.Accuracy {
+			p("%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", a.Rate, a.Seconds, a.Achieved.format(formatRate), a.LateFraction.format(pct),
+				a.P50MS.format(ms2), a.P99MS.format(ms2), a.P999MS.format(ms2), a.MaxMS.format(ms2))
 		}
 		p("\n")
 	}

@@ -91,3 +91,19 @@ func TestCPUGrowsWithWork(t *testing.T) {
 	}
 	t.Fatal("CPU time did not grow by 20ms in 10s of spinning")
 }
+
+func TestParseStat(t *testing.T) {
+	// stat(5) of a process whose name holds a space and a parenthesis:
+	// utime 150, stime 50 ticks; rss 300 pages.
+	line := "42 (a b) c) S 1 42 42 0 -1 4194560 100 0 0 0 150 50 0 0 20 0 3 0 100 1000000 300 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0"
+	st, err := parseStat([]byte(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.cpu != 2*time.Second || st.rss != 300*pageSize {
+		t.Errorf("parseStat = %+v, want cpu 2s and rss %d", st, 300*pageSize)
+	}
+	if _, err := parseStat([]byte("42 (x) S 1 2 3")); err == nil {
+		t.Error("a short stat line parsed")
+	}
+}

@@ -20,6 +20,52 @@ func Tree(pid int) ([]int, error) {
 	return children.tree(pid), nil
 }
 
+// taskChildren returns pid's children from /proc/<pid>/task/*/children: a
+// few small files instead of every process's stat (the runner samples its
+// workers four times a second, on machines with hundreds of processes). ok
+// is false when the kernel has no such files (CONFIG_PROC_CHILDREN).
+func taskChildren(pid int) (kids []int, ok bool) {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, true // gone: no children
+	}
+	for _, t := range tasks {
+		data, err := os.ReadFile(dir + "/" + t.Name() + "/children")
+		if err != nil {
+			if os.IsNotExist(err) {
+				if _, serr := os.Stat(dir + "/" + t.Name()); serr == nil {
+					return nil, false // the thread is there, the file is not
+				}
+			}
+			continue // the thread ended
+		}
+		for _, f := range bytes.Fields(data) {
+			if c, err := strconv.Atoi(string(f)); err == nil {
+				kids = append(kids, c)
+			}
+		}
+	}
+	return kids, true
+}
+
+// fastTree is Tree through taskChildren; ok is false when that is not
+// available.
+func fastTree(pid int) ([]int, bool) {
+	out := []int{pid}
+	for i := 0; i < len(out) && i < maxTree; i++ {
+		kids, ok := taskChildren(out[i])
+		if !ok {
+			return nil, false
+		}
+		out = append(out, kids...)
+	}
+	return out, true
+}
+
+// maxTree bounds a tree walk: a worker's tree is a handful of processes.
+const maxTree = 4096
+
 // childrenMap maps a pid to its children's.
 type childrenMap map[int][]int
 
@@ -89,31 +135,43 @@ func TreeUsage(pid int) (Usage, error) {
 // TreesUsage returns the usage of each pid's tree, reading /proc's process
 // list once; errs[i] is set when pids[i] itself could not be read.
 func TreesUsage(pids []int) (us []Usage, errs []error, err error) {
-	children, err := readChildren()
-	if err != nil {
-		return nil, nil, err
+	trees := make([][]int, len(pids))
+	var children childrenMap // read only when the fast way is not available
+	for i, pid := range pids {
+		t, ok := fastTree(pid)
+		if !ok {
+			if children == nil {
+				if children, err = readChildren(); err != nil {
+					return nil, nil, err
+				}
+			}
+			t = children.tree(pid)
+		}
+		trees[i] = t
 	}
 	us, errs = make([]Usage, len(pids)), make([]error, len(pids))
-	for i, pid := range pids {
-		us[i], errs[i] = children.usage(pid)
+	for i, t := range trees {
+		us[i], errs[i] = usage(t)
 	}
 	return us, errs, nil
 }
 
-func (c childrenMap) usage(pid int) (Usage, error) {
-	pids := c.tree(pid)
+// usage sums the RSS and CPU of the processes of a tree (root first), one
+// read of /proc/<pid>/stat each.
+func usage(tree []int) (Usage, error) {
 	var u Usage
-	for i, p := range pids {
-		rss, err := RSS(p)
-		if err != nil {
-			if i == 0 {
-				return Usage{}, err
+	for i, p := range tree {
+		data, err := readProc(p, "stat")
+		if err == nil {
+			var st stat
+			if st, err = parseStat(data); err == nil {
+				u.RSS += st.rss
+				u.CPU += st.cpu
+				continue
 			}
-			continue
 		}
-		u.RSS += rss
-		if cpu, err := CPU(p); err == nil {
-			u.CPU += cpu
+		if i == 0 {
+			return Usage{}, err
 		}
 	}
 	return u, nil

@@ -47,6 +47,13 @@ func TestTreeOfRealProcesses(t *testing.T) {
 	if len(tree) != 3 || tree[0] != pid || slices.Contains(tree[1:], pid) {
 		t.Fatalf("tree of %d = %v, want it and two descendants", pid, tree)
 	}
+	// The children files give the same tree as the scan of every process.
+	fast, ok := fastTree(pid)
+	if !ok {
+		t.Log("no /proc/<pid>/task/*/children here: TreesUsage scans /proc")
+	} else if slices.Sort(fast); !slices.Equal(fast, slices.Sorted(slices.Values(tree))) {
+		t.Errorf("tree from the children files %v, from the scan %v", fast, tree)
+	}
 	u, err := TreeUsage(pid)
 	if err != nil {
 		t.Fatal(err)

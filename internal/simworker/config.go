@@ -43,7 +43,6 @@ type Config struct {
 	DependencyTO  time.Duration `json:"dependency_timeout"`
 
 	Seed          int64         `json:"seed"`
-	StatsInterval time.Duration `json:"stats_interval"` // 0 = 200ms
 	ShutdownAfter time.Duration `json:"shutdown_timeout"`
 }
 

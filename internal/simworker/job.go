@@ -13,25 +13,18 @@ import (
 
 	"github.com/benchmq/bench/chaos/depsim"
 	"github.com/benchmq/bench/internal/loadgen"
-	"github.com/benchmq/bench/internal/telemetry"
 	"github.com/benchmq/bench/worker"
 )
 
-// reporter is the part of the telemetry client the job uses.
-type reporter interface {
-	Outcome(o telemetry.Outcome) error
-	Redelivered(seq int64) error
-}
-
-// job is the simulated handler of a scenario.
+// job is the simulated handler of a scenario. It reports nothing itself: the
+// runtime reports every job's outcome and redelivery to the runner
+// (worker/harness.go), from where it decides and acks, as for any service
+// built on it.
 type job struct {
 	cfg  Config
-	tel  reporter
 	dep  *depsim.Client
 	pub  func(ctx context.Context, event string, body []byte) error
 	rngs sync.Pool // *rand.Rand, one per handler goroutine at a time
-
-	depCalls, depErrors atomic.Int64
 }
 
 var (
@@ -39,8 +32,8 @@ var (
 	errSimulatedFatal = errors.New("simulated permanent failure")
 )
 
-func newJob(cfg Config, tel reporter, pub func(ctx context.Context, event string, body []byte) error) *job {
-	j := &job{cfg: cfg, tel: tel, pub: pub}
+func newJob(cfg Config, pub func(ctx context.Context, event string, body []byte) error) *job {
+	j := &job{cfg: cfg, pub: pub}
 	if cfg.Job.DependencyCalls > 0 {
 		j.dep = depsim.NewClient(cfg.DependencyURL, cfg.DependencyTO)
 	}
@@ -55,15 +48,9 @@ func newJob(cfg Config, tel reporter, pub func(ctx context.Context, event string
 
 // handle runs one attempt of the simulated job.
 func (j *job) handle(ctx context.Context, jb *worker.Job) error {
-	start := time.Now()
 	seq, ok := jb.HeaderInt(loadgen.HeaderSeq)
 	if !ok {
 		return worker.Permanent(fmt.Errorf("job %s has no %s header", jb.ID, loadgen.HeaderSeq))
-	}
-	if jb.Redelivered && j.tel != nil {
-		if err := j.tel.Redelivered(seq); err != nil {
-			return fmt.Errorf("report redelivery: %w", err)
-		}
 	}
 	var held []byte
 	if j.cfg.Job.Hold > 0 {
@@ -88,9 +75,7 @@ func (j *job) handle(ctx context.Context, jb *worker.Job) error {
 		}
 	}
 	for range j.cfg.Job.DependencyCalls {
-		j.depCalls.Add(1)
 		if err := j.dep.Call(ctx); err != nil {
-			j.depErrors.Add(1)
 			return fmt.Errorf("call dependency: %w", err)
 		}
 	}
@@ -108,35 +93,10 @@ func (j *job) handle(ctx context.Context, jb *worker.Job) error {
 			return fmt.Errorf("emit %s: %w", j.cfg.Job.Emit, err)
 		}
 	}
-	// The runtime fails an attempt that returns after its deadline, even with
-	// nil: a success reported then would be followed by a retry's and count
-	// twice. (The window between this check and the return is microseconds.)
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("simulated job finished past its deadline: %w", err)
-	}
-	return j.report(seq, jb, telemetry.Succeeded, start)
+	return nil
 }
 
 // recover is the recovery function: the job's attempts ran out or it failed
-// permanently. The runtime dead-letters it after this returns.
-func (j *job) recover(ctx context.Context, jb *worker.Job, cause error) error {
-	seq, ok := jb.HeaderInt(loadgen.HeaderSeq)
-	if !ok {
-		return nil // not a harness job: nothing to account
-	}
-	return j.report(seq, jb, telemetry.Recovered, time.Now())
-}
-
-func (j *job) report(seq int64, jb *worker.Job, kind telemetry.Kind, start time.Time) error {
-	if j.tel == nil {
-		return nil
-	}
-	intended, _ := jb.HeaderInt(loadgen.HeaderIntended)
-	now := time.Now()
-	o := telemetry.Outcome{Seq: seq, Kind: kind, Attempt: jb.Attempt, Intended: intended, Done: now.UnixNano(), Processing: now.Sub(start)}
-	if err := j.tel.Outcome(o); err != nil {
-		// Without its report the job would look lost; let it be redelivered.
-		return fmt.Errorf("report outcome: %w", err)
-	}
-	return nil
-}
+// permanently. The runtime reports it recovered and dead-letters it after
+// this returns; the simulated service has nothing to clean up.
+func (j *job) recover(context.Context, *worker.Job, error) error { return nil }

@@ -51,6 +51,9 @@ type Outcome struct {
 
 const outcomeSize = 8 + 1 + 2 + 8 + 8 + 8
 
+// outcomeDoneOffset is where Done sits in an outcome's frame.
+const outcomeDoneOffset = 2 + 8 + 1 + 2 + 8
+
 // Hello identifies a worker process on connect.
 type Hello struct {
 	Worker int    `json:"worker"`

@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
+	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -176,5 +179,131 @@ func BenchmarkAppendOutcome(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf = AppendOutcome(buf[:0], o)
+	}
+}
+
+// seqConn is a net.Conn that records which outcomes each Write carried.
+type seqConn struct {
+	net.Conn
+	mu      sync.Mutex
+	written map[int64]bool
+	writes  int
+	fail    error
+}
+
+func (s *seqConn) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail != nil {
+		return 0, s.fail
+	}
+	s.writes++
+	n := len(p)
+	for len(p) > 0 {
+		if p[0] != frameOutcome || len(p) < 2+outcomeSize {
+			panic("seqConn: not an outcome frame")
+		}
+		o, err := decodeOutcome(p[2 : 2+outcomeSize])
+		if err != nil {
+			panic(err)
+		}
+		s.written[o.Seq] = true
+		p = p[2+outcomeSize:]
+	}
+	return n, nil
+}
+
+func (s *seqConn) has(seq int64) bool { s.mu.Lock(); defer s.mu.Unlock(); return s.written[seq] }
+
+// OutcomeThen runs each record's then once, after the write that carried it,
+// and shares writes between concurrent callers.
+func TestOutcomeThenRunsAfterTheWrite(t *testing.T) {
+	sc := &seqConn{written: map[int64]bool{}}
+	c := newClient(sc)
+	const n = 20_000
+	var ran, early atomic.Int64
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for seq := int64(g); seq < n; seq += 8 {
+				c.OutcomeThen(Outcome{Seq: seq, Kind: Succeeded, Attempt: 1}, func(err error) {
+					if err != nil || !sc.has(seq) {
+						early.Add(1)
+					}
+					ran.Add(1)
+				})
+			}
+		})
+	}
+	wg.Wait()
+	c.stop() // writes what is still queued
+	if ran.Load() != n || early.Load() != 0 {
+		t.Fatalf("then ran %d times (%d before its record was written or with an error), want %d", ran.Load(), early.Load(), n)
+	}
+	if len(sc.written) != n {
+		t.Fatalf("%d records written, want %d", len(sc.written), n)
+	}
+	if sc.writes > n/10 {
+		t.Errorf("%d records in %d writes: want them to share writes", n, sc.writes)
+	}
+	t.Logf("%d records in %d writes", n, sc.writes)
+}
+
+// A failed write fails its records' thens and every later one at once; Done
+// is set when the record is written.
+func TestOutcomeThenFailsAfterAFailedWrite(t *testing.T) {
+	sc := &seqConn{written: map[int64]bool{}, fail: errors.New("broken pipe")}
+	c := newClient(sc)
+	defer c.stop()
+	got := make(chan error, 2)
+	c.OutcomeThen(Outcome{Seq: 1, Kind: Succeeded}, func(err error) { got <- err })
+	if err := <-got; !errors.Is(err, sc.fail) {
+		t.Fatalf("then after a failed write got %v, want %v", err, sc.fail)
+	}
+	c.OutcomeThen(Outcome{Seq: 2, Kind: Succeeded}, func(err error) { got <- err })
+	select {
+	case err := <-got:
+		if !errors.Is(err, sc.fail) {
+			t.Fatalf("then after the failure got %v", err)
+		}
+	default:
+		t.Fatal("then after the failure did not run at once")
+	}
+}
+
+func TestOutcomeThenSetsDoneAtTheWrite(t *testing.T) {
+	rec := newRecorder()
+	srv, err := Listen("127.0.0.1:0", rec.accept, func(err error) { t.Error(err) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, srv.Addr(), Hello{Worker: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now().UnixNano()
+	written := make(chan error, 1)
+	c.OutcomeThen(Outcome{Seq: 5, Kind: Succeeded, Attempt: 1, Done: 1}, func(err error) { written <- err })
+	if err := <-written; err != nil {
+		t.Fatal(err)
+	}
+	after := time.Now().UnixNano()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	<-rec.bye
+	if err := srv.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if o := rec.outcomes[5]; o.Done < before || o.Done > after {
+		t.Fatalf("outcome %+v: Done not between %d and %d", o, before, after)
+	}
+	c.OutcomeThen(Outcome{Seq: 6, Kind: Succeeded}, func(err error) { written <- err })
+	if err := <-written; !errors.Is(err, ErrClosed) {
+		t.Fatalf("OutcomeThen after Close: %v, want ErrClosed", err)
 	}
 }

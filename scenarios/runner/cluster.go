@@ -169,17 +169,6 @@ func checkTopology(sc *scenarios.Scenario, t broker.Topology, cluster *broker.Cl
 	return errors.Join(errs...)
 }
 
-// needsManagement reports whether a single managed node needs its management
-// plugin: close_connections lists connections through it.
-func needsManagement(sc *scenarios.Scenario) bool {
-	for _, f := range sc.Faults {
-		if f.Target == fault.TargetBroker && f.Action == fault.ActionCloseConnections {
-			return true
-		}
-	}
-	return false
-}
-
 // clusterTarget is a cluster as the timeline takes it.
 type clusterTarget struct{ c *broker.Cluster }
 

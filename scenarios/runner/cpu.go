@@ -33,8 +33,13 @@ func (c *cpuMeter) begin(pids []int) {
 // treeCPU reads the CPU time of each pid's tree; a pid that cannot be read
 // is left out.
 func treeCPU(pids []int) map[int]time.Duration {
-	out := make(map[int]time.Duration, len(pids))
 	us, errs, err := procstat.TreesUsage(pids)
+	return cpuOf(pids, us, errs, err)
+}
+
+// cpuOf picks the CPU times out of a procstat.TreesUsage reading.
+func cpuOf(pids []int, us []procstat.Usage, errs []error, err error) map[int]time.Duration {
+	out := make(map[int]time.Duration, len(pids))
 	if err != nil {
 		return out
 	}
@@ -48,9 +53,15 @@ func treeCPU(pids []int) map[int]time.Duration {
 
 // read takes a fresh reading of pids and returns the total since the start.
 func (c *cpuMeter) read(pids []int) time.Duration {
+	us, errs, err := procstat.TreesUsage(pids)
+	return c.update(pids, us, errs, err)
+}
+
+// update is read with a reading already taken (the sampler's).
+func (c *cpuMeter) update(pids []int, us []procstat.Usage, errs []error, err error) time.Duration {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for pid, t := range treeCPU(pids) {
+	for pid, t := range cpuOf(pids, us, errs, err) {
 		if t >= c.last[pid] {
 			c.last[pid] = t
 		}

@@ -21,6 +21,10 @@ import (
 type env struct {
 	broker broker.Broker
 	ctl    broker.Controller // nil unless the broker is managed
+	// stats reads the broker's own queue counts and memory (the management
+	// plugin: on every managed node, and on an external broker that has it);
+	// nil: the runner derives unacked jobs from its ledger.
+	stats *broker.Stats
 
 	proxies     proxies
 	workerProxy proxy.Target // workers → broker, when broker faults are scheduled
@@ -68,7 +72,7 @@ func upEnv(ctx context.Context, sc *scenarios.Scenario, flagURL string, cluster 
 	var b broker.Broker = cluster
 	if cluster == nil {
 		b, err = broker.Choose(ctx, broker.ChooseOptions{FlagURL: flagURL, ScenarioURL: sc.Broker.URL, Managed: sc.Broker.Managed,
-			ManagedConfig: broker.ManagedConfig{Management: needsManagement(sc)}})
+			ManagedConfig: broker.ManagedConfig{Management: true}})
 		if err != nil {
 			return nil, fmt.Errorf("provide broker: %w", err)
 		}
@@ -86,6 +90,7 @@ func upEnv(ctx context.Context, sc *scenarios.Scenario, flagURL string, cluster 
 	if err := sc.CheckBroker(e.ctl != nil || e.cluster != nil); err != nil {
 		return nil, err
 	}
+	e.stats = brokerStats(ctx, b, log)
 	e.directURL, e.workerURL, e.genURL = b.URL(), b.URL(), b.URL()
 	if cluster != nil {
 		e.workerURLs, e.genURLs = cluster.URLs(), cluster.URLs()
@@ -154,6 +159,23 @@ func upEnv(ctx context.Context, sc *scenarios.Scenario, flagURL string, cluster 
 		}
 	}
 	return e, nil
+}
+
+// brokerStats returns the reader of the broker's own figures: a managed
+// node's management plugin, or an external broker's if it answers at its
+// host's default management port; nil otherwise.
+func brokerStats(ctx context.Context, b broker.Broker, log *slog.Logger) *broker.Stats {
+	if m, ok := b.(*broker.Managed); ok {
+		return m.Stats()
+	}
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	s, err := broker.ProbeStats(pctx, b.URL(), "")
+	if err != nil {
+		log.Info("no management API at the broker: unacked jobs are derived from the ledger", "err", redact.Error(err, b.URL()))
+		return nil
+	}
+	return s
 }
 
 func withHost(u *url.URL, host string) string {

@@ -20,7 +20,7 @@ func (v *variantRun) faultSpecs() []fault.Spec {
 
 // targets are what the variant's faults act on.
 func (v *variantRun) targets() timeline.Targets {
-	t := timeline.Targets{Workers: v.procs}
+	t := timeline.Targets{Workers: v.workerTarget()}
 	if v.env.depProxy != nil {
 		t.DependencyProxy = v.env.depProxy
 	}

@@ -72,7 +72,7 @@ func (v *variantRun) snapshot(now, start time.Time) live.Snapshot {
 	rv.LatencyMS.EndToEnd = v.coll.liveEndToEnd()
 	rv.Peak = v.peaks()
 	rv.Breaker = v.breaker()
-	rv.LateSends = v.gen.Stats().LateSends
+	rv.LateSends = v.genStats().LateSends
 	return live.Snapshot{Scenario: v.r.sc.Name, Variant: v.v.Name, ElapsedS: now.Sub(start).Seconds(),
 		Result: rv, Series: v.samples.latest()}
 }
@@ -135,7 +135,7 @@ func (v *variantRun) progressLine(s *live.Snapshot, r *rateWindow) string {
 	line := fmt.Sprintf("[%s] %5.1fs published %d/%d (%.0f/s) completed %d (%.0f/s) p99 %s ready %.0f unacked %.0f rss %s",
 		v.v.Name, s.ElapsedS, l.Published, v.sc.TotalJobs(), r.pubRate, v.coll.completed.Load(), r.doneRt, p99,
 		s.Series[report.SeriesQueueReady], s.Series[report.SeriesQueueUnacked], bytesIEC(int64(s.Series[report.SeriesWorkerRSS])))
-	if gs := v.gen.Stats(); gs.Done {
+	if gs := v.genStats(); gs.Done {
 		if out := v.ledger.Outstanding(); out > 0 {
 			line += fmt.Sprintf(" outstanding %d", out)
 		}

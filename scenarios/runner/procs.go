@@ -49,6 +49,9 @@ type procSpec struct {
 	dir   string         // working directory; "" the runner's
 	name  string         // how errors name the worker, e.g. "bench worker" or the command
 	ready *regexp.Regexp // a line of output that means ready; nil: not watched
+	// orphanKill: the process gets SIGKILL when its parent dies (an agent's
+	// workers die with the agent, as on a host that goes down).
+	orphanKill bool
 }
 
 type proc struct {
@@ -132,6 +135,9 @@ func (p *procs) startLocked(id int) error {
 	// Own process group: a Ctrl-C on the terminal reaches the runner, which
 	// stops the workers itself, in order; and signals reach the whole tree.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if p.spec.orphanKill {
+		cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("start worker %d (%s): %w", id, p.spec.name, err)

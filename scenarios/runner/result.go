@@ -65,6 +65,7 @@ func (v *variantRun) collect(rv *report.Variant, out loadOutcome, interrupted bo
 		rv.Warnings = append(rv.Warnings, fmt.Sprintf("drain timed out after %s with %d jobs outstanding", v.sc.DrainTimeout, c.Lost))
 	}
 	rv.LateSends, rv.LateMaxMS = g.LateSends, float64(g.LateMax)/float64(time.Millisecond)
+	rv.Lateness = lateness(g)
 	if nonSpike := nonSpikeJobs(v.phases); nonSpike > 0 && float64(g.LateSends) > 0.01*float64(nonSpike) {
 		if g.Reconnects > 0 || g.BlockedTime > 0 {
 			// The broker was gone or blocked publishers: the sends waited for it.
@@ -91,6 +92,11 @@ func (v *variantRun) collect(rv *report.Variant, out loadOutcome, interrupted bo
 	rv.Breaker = v.breaker()
 	rv.Peak = v.peaks()
 	rv.WorkerCPUSeconds = out.cpu.Seconds()
+	rv.RunnerCPUSeconds = out.runnerCPU.Seconds()
+	rv.BrokerStats = report.BrokerStatsDerived
+	if v.brokerStats.Load() {
+		rv.BrokerStats = report.BrokerStatsManagement
+	}
 	rv.Calibration = v.calibration
 	rv.Warnings = append(rv.Warnings, v.warnings...)
 	rv.Faults = v.faults(out.applied, start, c.Lost)
@@ -139,6 +145,16 @@ func (v *variantRun) peaks() report.Peak {
 }
 
 func summarize(h *hdrhistogram.Histogram) report.Summary { return report.Summarize(h) }
+
+// lateness summarises the generator's accuracy; nil without timed sends.
+func lateness(g loadgen.Result) *report.Lateness {
+	if g.Lateness == nil || g.Lateness.TotalCount() == 0 {
+		return nil
+	}
+	l := &report.Lateness{Summary: summarize(g.Lateness), ThresholdMS: float64(loadgen.DefaultLateThreshold) / float64(time.Millisecond), Late: g.LateSends}
+	l.LateFraction = float64(l.Late) / float64(l.Count)
+	return l
+}
 
 func nonSpikeJobs(phases []loadgen.Phase) int64 {
 	var n int64

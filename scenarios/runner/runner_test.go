@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -29,6 +30,8 @@ func TestMain(m *testing.M) {
 		switch os.Args[1] {
 		case "worker":
 			os.Exit(testWorker(os.Args[2:]))
+		case "agent":
+			os.Exit(testAgent(os.Args[2:]))
 		case "idle":
 			idleWorker()
 		}
@@ -63,6 +66,13 @@ func testWorker(args []string) int {
 
 func runScenario(t *testing.T, yaml string) report.Variant {
 	t.Helper()
+	return runScenarioWith(t, yaml, Options{})
+}
+
+// runScenarioWith runs yaml with opts (its broker, output, worker and
+// progress filled in) and returns its one variant.
+func runScenarioWith(t *testing.T, yaml string, opts Options) report.Variant {
+	t.Helper()
 	url := brokertest.URL(t)
 	sc, err := scenarios.Parse("test.yaml", []byte(yaml), nil)
 	if err != nil {
@@ -72,7 +82,8 @@ func runScenario(t *testing.T, yaml string) report.Variant {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := New(sc, Options{AMQPURL: url, OutDir: t.TempDir(), WorkerArgv: []string{exe, "worker"}, Progress: testWriter{t}})
+	opts.AMQPURL, opts.OutDir, opts.WorkerArgv, opts.Progress = url, t.TempDir(), []string{exe, "worker"}, testWriter{t}
+	r, err := New(sc, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,11 +133,61 @@ gates: [lost == 0]
 	if l.Succeeded != 3000 {
 		t.Fatalf("succeeded %d duplicates %d, want 3000 distinct", l.Succeeded, l.Duplicates)
 	}
+	if v.BrokerStats != report.BrokerStatsDerived { // the machine's broker runs without the management plugin
+		t.Errorf("broker_stats %q, want %q", v.BrokerStats, report.BrokerStatsDerived)
+	}
 	if len(v.Faults) != 1 || v.Faults[0].Kind != "kill" || v.Faults[0].Error != "" {
 		t.Fatalf("faults = %+v", v.Faults)
 	}
 	if !v.Passed {
 		t.Fatalf("gates: %+v", v.Gates)
+	}
+}
+
+// On a managed node the broker's own figures come from its management API:
+// the jobs a worker holds unacked (at most its prefetch) and the node's memory.
+func TestManagedNodeReportsBrokerFigures(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a rabbitmq-server node")
+	}
+	sc, err := scenarios.Parse("test.yaml", []byte(`
+name: mgmt-test
+broker: {managed: true}
+app: bench
+task: bench.job.mgmt
+workers: {processes: 1, concurrency: 4, prefetch: 40}
+job: {work: 2ms}
+load:
+  - spike: {jobs: 3000, size: 512B}
+drain_timeout: 60s
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(sc, Options{OutDir: t.TempDir(), WorkerArgv: []string{exe, "worker"}, Progress: testWriter{t}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	res, err := r.Run(ctx)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	v := res.Variants[0]
+	if v.BrokerStats != report.BrokerStatsManagement {
+		t.Fatalf("broker_stats %q, want %q; warnings %v", v.BrokerStats, report.BrokerStatsManagement, v.Warnings)
+	}
+	if u := v.Peak.QueueUnacked; u < 1 || u > 40 {
+		t.Errorf("peak(queue_unacked) %d, want the worker's prefetch at most, and some", u)
+	}
+	mem := v.Series[report.SeriesBrokerMemory]
+	if len(mem) == 0 || slices.Max(mem) < 10<<20 {
+		t.Errorf("broker_memory_bytes %v, want the node's tens of MiB", mem)
 	}
 }
 

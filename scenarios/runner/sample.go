@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/benchmq/bench/chaos/broker"
 	"github.com/benchmq/bench/internal/procstat"
 	"github.com/benchmq/bench/report"
 )
@@ -80,6 +81,9 @@ type sampler struct {
 	lastPub  int64
 	lastDone int64
 	lastCPU  time.Duration
+
+	lastCounts broker.QueueCounts // the broker's last answer (management API)
+	lastMem    int64
 }
 
 func (sm *sampler) run(ctx context.Context, start time.Time) {
@@ -141,7 +145,8 @@ func (sm *sampler) sample(now, start time.Time) {
 	// right even for a paused worker that cannot report.
 	var rss, rssTotal int64
 	pids := v.procs.pids()
-	if us, errs, err := procstat.TreesUsage(pids); err == nil {
+	us, errs, err := procstat.TreesUsage(pids)
+	if err == nil {
 		for i, u := range us {
 			if errs[i] == nil {
 				rss = max(rss, u.RSS)
@@ -154,9 +159,16 @@ func (sm *sampler) sample(now, start time.Time) {
 	}
 	row[report.SeriesWorkerRSS] = float64(rss)
 	row[report.SeriesWorkerRSSTotal] = float64(rssTotal)
+	if own, err := procstat.RSS(0); err == nil {
+		row[report.SeriesRunnerRSS] = float64(own) // the harness's own memory: a soak holds it flat
+	}
 	row[report.SeriesWorkerHeap] = float64(heap)
 	row[report.SeriesWorkerInflight] = float64(inflight)
-	if unacked == 0 {
+	if counts, mem, ok := sm.brokerFigures(); ok {
+		// The broker counts what it delivered and has not had acked.
+		unacked = counts.Unacked
+		row[report.SeriesBrokerMemory] = float64(mem)
+	} else if unacked == 0 {
 		// The runtime does not see what its client library prefetched, so the
 		// broker-side view is derived: every confirmed job without a final outcome
 		// is ready, waiting in a retry tier, or delivered and not yet acked.
@@ -168,7 +180,8 @@ func (sm *sampler) sample(now, start time.Time) {
 
 	pub := v.published.Load()
 	done := v.coll.completed.Load()
-	cpu := v.cpu.read(pids)
+	// The same reading gives the CPU: /proc is read once per sample.
+	cpu := v.cpu.update(pids, us, errs, err)
 	row[report.SeriesWorkerCPU] = cpu.Seconds()
 	dt := now.Sub(sm.lastT).Seconds()
 	if dt > 0 {
@@ -176,11 +189,36 @@ func (sm *sampler) sample(now, start time.Time) {
 		row[report.SeriesCompleteRate] = float64(done-sm.lastDone) / dt
 		row[report.SeriesWorkerCPUCores] = (cpu - sm.lastCPU).Seconds() / dt
 	}
-	row[report.SeriesIntendedRate] = v.gen.IntendedRate(now.Sub(start))
+	row[report.SeriesIntendedRate] = v.intendedRate(now.Sub(start))
 	row[report.SeriesPublished] = float64(pub)
 	row[report.SeriesCompleted] = float64(done)
 	row[report.SeriesFailures] = float64(v.coll.failures.Load())
 	sm.clientRow(row)
 	sm.lastT, sm.lastPub, sm.lastDone, sm.lastCPU = now, pub, done, cpu
 	sm.out.add(row)
+}
+
+// brokerFigures reads the job queue's counts and the broker's memory from the
+// management API, when the broker has it; ok is false without it or when it
+// did not answer within the sample's time.
+func (sm *sampler) brokerFigures() (broker.QueueCounts, int64, bool) {
+	st := sm.v.env.stats
+	if st == nil {
+		return broker.QueueCounts{}, 0, false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sampleEvery)
+	defer cancel()
+	c, err := st.Queue(ctx, sm.v.queue)
+	var mem int64
+	if err == nil {
+		mem, err = st.Memory(ctx)
+	}
+	if err != nil {
+		// A slow or restarting broker: hold the last figures rather than mix
+		// in the derivation, which reads differently.
+		return sm.lastCounts, sm.lastMem, sm.v.brokerStats.Load()
+	}
+	sm.v.brokerStats.Store(true)
+	sm.lastCounts, sm.lastMem = c, mem
+	return c, mem, true
 }

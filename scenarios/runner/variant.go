@@ -16,6 +16,7 @@ import (
 	"github.com/benchmq/bench/chaos/timeline"
 	"github.com/benchmq/bench/internal/ledger"
 	"github.com/benchmq/bench/internal/loadgen"
+	"github.com/benchmq/bench/internal/procstat"
 	"github.com/benchmq/bench/internal/redact"
 	"github.com/benchmq/bench/internal/simworker"
 	"github.com/benchmq/bench/internal/telemetry"
@@ -61,6 +62,8 @@ type variantRun struct {
 	cpu         *cpuMeter           // stage load
 	bb          *blackBox           // stage load, black-box workers only
 	intended    *intendedTable      // stage load, black-box workers only
+	remote      *remote             // stage agents, with placement only (remote.go)
+	shards      shardsRef           // stage agents: the generator agents' sequence ranges (read by telemetry and the dispatcher)
 
 	// Background work of the load stage, stopped by teardown.
 	stopLoad      context.CancelCauseFunc // ends the load and the drain early (an abort gate)
@@ -71,10 +74,11 @@ type variantRun struct {
 	bg            sync.WaitGroup
 	teardownOnce  sync.Once
 
-	published atomic.Int64
-	foreign   atomic.Int64 // most consumers on the queue that were not the run's
-	leader    atomic.Int64 // the node leading the job's quorum queue on a cluster; 0: none
-	aborted   atomic.Pointer[report.Abort]
+	published   atomic.Int64
+	brokerStats atomic.Bool  // a sample read the broker's own figures (management API)
+	foreign     atomic.Int64 // most consumers on the queue that were not the run's
+	leader      atomic.Int64 // the node leading the job's quorum queue on a cluster; 0: none
+	aborted     atomic.Pointer[report.Abort]
 }
 
 // loadOutcome is what the load stage measured.
@@ -83,6 +87,7 @@ type loadOutcome struct {
 	start, loadEnd, drainAt time.Time
 	drained                 bool
 	cpu                     time.Duration // the workers' CPU time from the load start to the drain's end
+	runnerCPU               time.Duration // this process's (the runner's and the generator's) over the same window
 	applied                 []timeline.Applied
 	err                     error
 }
@@ -108,6 +113,7 @@ func (v *variantRun) run(ctx context.Context) (report.Variant, error) {
 		{"environment", v.upEnvironment},
 		{"calibration", v.calibrate},
 		{"accounting", v.startAccounting},
+		{"agents", v.joinAgents},
 		{"workers", v.startWorkers},
 		{"load", v.prepareLoad},
 	}
@@ -124,6 +130,7 @@ func (v *variantRun) run(ctx context.Context) (report.Variant, error) {
 	v.teardown()
 	rv.Aborted = v.aborted.Load()
 	v.collect(&rv, out, ctx.Err() != nil)
+	v.collectAgents(&rv, out.start)
 	if f := v.r.opts.OnSnapshot; f != nil {
 		f(live.Snapshot{Scenario: v.r.sc.Name, Variant: v.v.Name, ElapsedS: out.drainAt.Sub(out.start).Seconds(), Result: rv, Series: v.samples.latest()})
 	}
@@ -194,7 +201,7 @@ func (v *variantRun) startAccounting(context.Context) error {
 		return fmt.Errorf("%w: %w", ErrEnvironment, err)
 	}
 	v.telErrs = make(chan error, 4)
-	tel, err := telemetry.Listen("127.0.0.1:0", v.coll.accept, func(err error) {
+	tel, err := telemetry.Listen("127.0.0.1:0", v.acceptTelemetry, func(err error) {
 		select {
 		case v.telErrs <- err:
 		default:
@@ -213,6 +220,9 @@ func (v *variantRun) startAccounting(context.Context) error {
 func (v *variantRun) startWorkers(ctx context.Context) error {
 	if v.sc.OwnWorker() {
 		return v.startOwnWorkers(ctx)
+	}
+	if v.sc.Placement.Workers.Agents > 0 {
+		return v.startRemoteWorkers(ctx)
 	}
 	wc := simworker.FromScenario(v.sc)
 	wc.DependencyURL = v.env.depURL
@@ -247,6 +257,9 @@ func (v *variantRun) prepareLoad(ctx context.Context) error {
 	v.phases = make([]loadgen.Phase, len(v.sc.Load))
 	for i, p := range v.sc.Load {
 		v.phases[i] = p.Phase
+	}
+	if v.sc.Placement.Generators.Agents > 0 {
+		return nil // the agents publish (remote.go)
 	}
 	gen, err := loadgen.New(loadgen.Config{
 		URL:        v.env.genURL,
@@ -297,7 +310,7 @@ func (v *variantRun) startConsumers(ctx context.Context) error {
 			return seq, ok && tid == v.tidFor(seq)
 		}})
 	}
-	if err := v.watch.consumeDead(ctx, v.deadQueue, deadLetters{mine: seqHeader}); err != nil {
+	if err := v.watch.consumeDead(ctx, v.deadQueue, deadLetters{mine: seqHeader, record: v.deadLetterHook()}); err != nil {
 		return err
 	}
 	if v.sc.Job.Emit != "" {
@@ -334,6 +347,7 @@ func (v *variantRun) execute(ctx context.Context) loadOutcome {
 	v.samples = &series{}
 	v.cpu = newCPUMeter()
 	v.cpu.begin(v.procs.pids())
+	runnerCPU := procstat.SelfCPU()
 	sm := &sampler{v: v, out: v.samples}
 	sampleCtx, stopSampling := context.WithCancel(context.WithoutCancel(ctx))
 	v.stopSampling = stopSampling
@@ -361,7 +375,7 @@ func (v *variantRun) execute(ctx context.Context) loadOutcome {
 	}
 
 	var genErr error
-	out.gen, genErr = v.gen.Run(loadCtx, out.start)
+	out.gen, genErr = v.runLoad(loadCtx, out.start)
 	if genErr != nil && loadCtx.Err() == nil {
 		out.err = fmt.Errorf("%w: load generator: %w", ErrEnvironment, redact.Error(genErr, v.env.genURL))
 	}
@@ -380,6 +394,7 @@ func (v *variantRun) execute(ctx context.Context) loadOutcome {
 	}
 	out.drainAt = time.Now()
 	out.cpu = v.cpu.read(v.procs.pids())
+	out.runnerCPU = procstat.SelfCPU() - runnerCPU
 	// Every fault is undone before the workers stop; the timeline's goroutine
 	// writes out.applied.
 	stopFaults()
@@ -404,6 +419,8 @@ func (v *variantRun) teardown() {
 		// The workers stop (SIGTERM, SIGKILL after 30 s) while telemetry and the
 		// sampler still run: every outcome they report arrives, and the last
 		// sample sees them gone.
+		// Agents stop theirs the same way and send their last events.
+		v.releaseAgents()
 		if v.procs != nil {
 			v.procs.stopAll(30 * time.Second)
 		}
