@@ -335,6 +335,9 @@ func summaryOf(v *Variant, kind string) Summary {
 
 func faultLabel(f Fault) string {
 	s := f.Target + " " + f.Kind
+	if f.Node > 0 {
+		s += fmt.Sprintf(" on node %d", f.Node)
+	}
 	if f.Detail != "" {
 		s += " (" + f.Detail + ")"
 	}

@@ -101,6 +101,14 @@ const (
 	SeriesPublished      = "published"
 	SeriesCompleted      = "completed"
 	SeriesFailures       = "failures"
+	// Counts from the ledger, cumulative, and the cluster's view: what each
+	// fault's client figures are computed from.
+	SeriesConfirmed        = "confirmed"
+	SeriesUnconfirmed      = "unconfirmed"
+	SeriesDuplicates       = "duplicates"
+	SeriesRedelivered      = "redelivered"
+	SeriesWorkersConsuming = "workers_consuming" // workers reporting an active consumer
+	SeriesQueueLeader      = "queue_leader"      // the node leading the job's quorum queue; 0: none
 	// Per-second latency has its own time axis, seconds since the load started.
 	SeriesLatencyT = "latency_t_s"
 	SeriesP50MS    = "p50_ms"
@@ -173,6 +181,15 @@ func buildMetrics() []Metric {
 		count("dead_lettered", "jobs put in the dead-letter queue", Lower, func(v *Variant) int64 { return v.Ledger.DeadLettered }),
 		// A job is lost only when the drain ended without its outcome.
 		atEnd(count("lost", "confirmed jobs without a final outcome", Lower, func(v *Variant) int64 { return v.Ledger.Lost })),
+		// delete_queue takes a queue's messages with it: those jobs are the
+		// operator's loss; what a worker runtime must not lose is the rest.
+		atEnd(count("lost_beyond_deleted", "lost jobs beyond the messages delete_queue faults deleted with their queue", Lower, func(v *Variant) int64 {
+			lost := v.Ledger.Lost
+			for _, f := range v.Faults {
+				lost -= f.DeletedMessages
+			}
+			return max(lost, 0)
+		})),
 		count("duplicates", "second final outcomes of a job", Lower, func(v *Variant) int64 { return v.Ledger.Duplicates }),
 		observed("redelivered", count("redelivered", "deliveries the broker flagged as redelivered", Lower, func(v *Variant) int64 { return v.Ledger.Redelivered })),
 		observed("retries", gated(count("retries", "attempts after the first, summed over all jobs", Lower, func(v *Variant) int64 { return v.Ledger.Retries }), 10)),
@@ -302,9 +319,39 @@ func buildMetrics() []Metric {
 			Value: func(v *Variant) (float64, bool) { return float64(v.Breaker.Opened), true }, Live: Grows},
 		Metric{Name: "breaker_open_seconds", Aliases: []string{"breaker.open_seconds"}, Kind: gate.Duration, Better: Lower, Doc: "breaker open time, summed over workers",
 			Value: func(v *Variant) (float64, bool) { return v.Breaker.OpenSeconds, true }, Live: Grows},
+		faultMetric("fault_leader_seconds", "longest time a fault left the job's quorum queue without a leader (a cluster's)",
+			func(f *Fault) *float64 { return f.LeaderSeconds }),
+		faultMetric("fault_consume_seconds", "longest time after a fault's start until every worker consumed again",
+			func(f *Fault) *float64 { return f.ConsumeSeconds }),
+		faultMetric("fault_confirm_seconds", "longest time after a fault's start until the generator's confirms flowed again",
+			func(f *Fault) *float64 { return f.ConfirmSeconds }),
+		faultMetric("fault_recovery_seconds", "longest time after a fault's end until the completion rate was back to normal",
+			func(f *Fault) *float64 { return f.RecoverySeconds }),
 		Metric{Name: "late_sends", Kind: gate.Count, Better: Lower, Doc: "publishes that left more than 10 ms after their intended time",
 			Value: func(v *Variant) (float64, bool) { return float64(v.LateSends), true }, Live: Grows},
 	)
+}
+
+// faultMetric is the largest of a per-fault figure over the variant's faults
+// of the kinds that have it; not observable without such a fault, or when
+// one never got there (a gate on it then fails).
+func faultMetric(name, doc string, get func(*Fault) *float64) Metric {
+	return Metric{Name: name, Kind: gate.Duration, Better: Lower, Doc: doc,
+		Value: func(v *Variant) (float64, bool) {
+			worst, seen := 0.0, false
+			for i := range v.Faults {
+				f := &v.Faults[i]
+				x := get(f)
+				if x == nil {
+					if f.Error != "" || (name == "fault_leader_seconds" && v.Series[SeriesQueueLeader] == nil) {
+						continue // not applied, or no quorum queue on a cluster
+					}
+					return 0, false
+				}
+				worst, seen = max(worst, *x), true
+			}
+			return worst, seen
+		}}
 }
 
 // trendMetrics are growth(...) and slope(...) of the memory series: a long run

@@ -59,6 +59,23 @@ func TestLookup(t *testing.T) {
 	if got, _ := look("calibration_consume_per_s"); got != 4000 || v.Calibration.Capacity() != 6000 {
 		t.Errorf("calibration: consume %v, capacity %v", got, v.Calibration.Capacity())
 	}
+	// Per-fault figures: the worst fault's; missing when one never got there.
+	two, five := 2.0, 5.0
+	v.Faults = []Fault{{ConsumeSeconds: &two, ConfirmSeconds: &five, RecoverySeconds: &two, LeaderSeconds: &five}, {ConsumeSeconds: &five, ConfirmSeconds: &two, RecoverySeconds: &five}}
+	if got, ok := look("fault_consume_seconds"); !ok || got != 5 {
+		t.Errorf("fault_consume_seconds = %v, %v; want 5", got, ok)
+	}
+	if got, ok := look("fault_leader_seconds"); !ok || got != 5 {
+		t.Errorf("fault_leader_seconds without a leader series = %v, %v; want 5 (the fault that has one)", got, ok)
+	}
+	if v.Series == nil {
+		v.Series = map[string][]float64{}
+	}
+	v.Series[SeriesQueueLeader] = []float64{1}
+	if _, ok := look("fault_leader_seconds"); ok {
+		t.Error("fault_leader_seconds with a fault whose queue never had a leader again: found")
+	}
+	v.Faults[1].LeaderSeconds = &two
 	// Every documented metric must be known to Lookup (missing only when unmeasured).
 	v.LatencyMS.PublishConfirm.Count, v.LatencyMS.Processing.Count = 1, 1
 	if _, ok := look("peak(worker_cpu_cores)"); ok {

@@ -317,6 +317,32 @@ type Fault struct {
 	LostDuring    bool     `json:"lost_during,omitempty"`  // whether the variant lost jobs (lost > 0)
 	Error         string   `json:"error,omitempty"`        // the fault could not be applied
 	Detail        string   `json:"detail,omitempty"`       // e.g. "latency=1s stream=down"
+
+	// How the fault hit the clients, over its window: from at_s to the next
+	// fault's start, or the end of the drain (docs/results.md).
+	// Node is the cluster node the fault acted on (node: leader and any as
+	// they were resolved); absent when the fault named none.
+	Node int `json:"node,omitempty"`
+	// LeaderSeconds, ConsumeSeconds and ConfirmSeconds run from at_s until
+	// the job's queue had a leader again (a quorum queue on a cluster only),
+	// every worker consumed again, and the generator's confirms flowed again,
+	// each for the rest of the window; 0 when it never stopped; null when it
+	// did not come back within the window, and ClientNote says which.
+	LeaderSeconds  *float64 `json:"leader_seconds,omitempty"`
+	ConsumeSeconds *float64 `json:"consume_seconds"`
+	ConfirmSeconds *float64 `json:"confirm_seconds"`
+	ClientNote     string   `json:"client_note,omitempty"`
+	WindowEndS     float64  `json:"window_end_s"`
+	// Jobs published in the window that were lost (confirmed, no final
+	// outcome) or never confirmed, and the duplicates and redeliveries seen
+	// in it.
+	Lost        int64 `json:"lost"`
+	Unconfirmed int64 `json:"unconfirmed"`
+	// DeletedMessages are the ready messages a delete_queue took with the
+	// queue: jobs the operator, not the worker, lost.
+	DeletedMessages int64 `json:"deleted_messages,omitempty"`
+	Duplicates      int64 `json:"duplicates"`
+	Redelivered     int64 `json:"redelivered"`
 }
 
 // Notes on figures an older bench wrote as -1.

@@ -52,6 +52,8 @@ func (d *decoder) checkScenario(top *obj, s *Scenario) {
 		}
 	}
 	d.checkOwnWorker(top, s)
+	d.checkClusterFaults(s)
+	d.checkBrokerNodes(top, s)
 	d.checkPlacement(top, s)
 	for _, o := range fault.Overlaps(specs) {
 		d.errs = append(d.errs, &Error{Pos: s.Faults[o.B].Pos, Msg: o.Error()})
@@ -61,6 +63,20 @@ func (d *decoder) checkScenario(top *obj, s *Scenario) {
 		if errors.As(s.CheckBroker(false), &es) {
 			d.errs = append(d.errs, es...)
 		}
+	}
+}
+
+// checkBrokerNodes: a cluster is one bench starts; it cannot be an external URL.
+func (d *decoder) checkBrokerNodes(top *obj, s *Scenario) {
+	if s.Broker.Nodes <= 1 {
+		return
+	}
+	at := top.n
+	if b := top.vals["broker"]; b != nil {
+		at = b
+	}
+	if !s.Broker.Managed || s.Broker.URL != "" {
+		d.errf(at, "broker.nodes", "a cluster of %d nodes is started by bench: set broker.managed: true and no broker.url", s.Broker.Nodes)
 	}
 }
 

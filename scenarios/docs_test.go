@@ -47,7 +47,8 @@ func TestDocsFaultExamples(t *testing.T) {
 				continue
 			}
 			n++
-			sc := "name: t\ntask: bench.job.process\nbroker: {managed: true}\njob: {dependency_calls: 1}\n" +
+			// A 3-node cluster takes every fault a single node takes, and the cluster's.
+			sc := "name: t\ntask: bench.job.process\nbroker: {managed: true, nodes: 3}\njob: {dependency_calls: 1}\n" +
 				"load:\n  - steady: {rate: 10/s, for: 120s}\nfaults:\n  - " + m[1] + "\n"
 			if strings.Contains(m[1], "name:") {
 				// A named dependency is one of an own worker's.

@@ -13,7 +13,7 @@ import (
 
 // faultKeys are the keys a fault may have: its own and every toxic attribute.
 func faultKeys() []string {
-	return append([]string{"at", "for", "target", "name", "toxic", "down", "action", "stream", "toxicity"}, fault.AttrNames()...)
+	return append([]string{"at", "for", "target", "name", "toxic", "down", "action", "stream", "toxicity", "node", "nodes", "queue"}, fault.AttrNames()...)
 }
 
 func decodeFaults(d *decoder, n *yaml.Node, path string, s *Scenario) {
@@ -42,6 +42,9 @@ func (d *decoder) fault(o *obj, path string) (Fault, bool) {
 	f.Down, _ = o.boolean("down")
 	f.Action, _ = o.str("action")
 	f.Stream, _ = o.str("stream")
+	f.Node = d.faultNode(o, path)
+	f.Groups = d.faultGroups(o, path)
+	f.Queue, _ = o.str("queue")
 	if v, ok := o.number("toxicity", 0, 1); ok {
 		if v == 0 {
 			d.errf(o.vals["toxicity"], join(path, "toxicity"), "must be above zero")
@@ -78,7 +81,35 @@ func (d *decoder) fault(o *obj, path string) (Fault, bool) {
 }
 
 // valueFields are the fault keys whose problems are about their value.
-var valueFields = map[string]bool{"at": true, "target": true, "name": true, "toxic": true, "action": true, "stream": true, "toxicity": true}
+var valueFields = map[string]bool{"at": true, "target": true, "name": true, "toxic": true, "action": true, "stream": true, "toxicity": true,
+	"node": true, "nodes": true, "queue": true}
+
+// faultNode reads node: a number or a word (leader, any), as written.
+func (d *decoder) faultNode(o *obj, path string) string {
+	n := o.vals["node"]
+	if n == nil {
+		return ""
+	}
+	if n.Kind != yaml.ScalarNode || (n.Tag != "!!int" && n.Tag != "!!str") {
+		d.errf(n, join(path, "node"), "must be a node number or %s, %s or %s, got %s", fault.NodeLeader, fault.NodeFollower, fault.NodeAny, describe(n))
+		return ""
+	}
+	return n.Value
+}
+
+// faultGroups reads nodes: a list of lists of node numbers.
+func (d *decoder) faultGroups(o *obj, path string) [][]int {
+	n := o.vals["nodes"]
+	if n == nil {
+		return nil
+	}
+	var groups [][]int
+	if err := n.Decode(&groups); err != nil || n.Kind != yaml.SequenceNode {
+		d.errf(n, join(path, "nodes"), "must be a list of groups of node numbers, e.g. [[1], [2, 3]]")
+		return nil
+	}
+	return groups
+}
 
 // suggestion offers the vocabulary word closest to a misspelt one.
 func suggestion(field string, f Fault) string {
@@ -154,6 +185,15 @@ func (d *decoder) bandwidth(o *obj, key, path string) (int64, bool) {
 		return 0, false
 	}
 	return int64(kbps), true
+}
+
+// checkClusterFaults checks the faults against the broker's size (broker.nodes).
+func (d *decoder) checkClusterFaults(s *Scenario) {
+	for _, f := range s.Faults {
+		for _, p := range f.CheckCluster(s.Broker.Size()) {
+			d.errs = append(d.errs, &Error{Pos: f.Pos, Msg: p.Msg})
+		}
+	}
 }
 
 // CheckBroker reports the faults that act on the broker node itself, which

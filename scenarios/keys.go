@@ -9,6 +9,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/benchmq/bench/chaos/fault"
 	"github.com/benchmq/bench/internal/loadgen"
 	"github.com/benchmq/bench/worker"
 )
@@ -94,6 +95,8 @@ var brokerFields = []field[Broker]{
 		func(b *Broker) *string { return &b.URL }),
 	boolKey(meta{Name: "managed", Doc: "start a private rabbitmq-server node for the run (needed by broker node faults)"},
 		func(b *Broker) *bool { return &b.Managed }),
+	intKey(meta{Name: "nodes", Default: "1", Doc: "nodes of the managed broker: 2 or more start a private cluster (node faults, partitions)"}, 1, fault.MaxNodes,
+		func(b *Broker) *int { return &b.Nodes }),
 }
 
 var workersFields = append([]field[Workers]{

@@ -79,7 +79,16 @@ type Scenario struct {
 type Broker struct {
 	URL     string
 	Managed bool // start a private rabbitmq-server node for the run
+	// Nodes is how many nodes the managed broker has; 0 means 1, and 2 or
+	// more a private cluster.
+	Nodes int
 }
+
+// Size is the number of the broker's nodes: Nodes, at least 1.
+func (b Broker) Size() int { return max(b.Nodes, 1) }
+
+// Cluster reports whether the run starts a private cluster.
+func (b Broker) Cluster() bool { return b.Managed && b.Nodes > 1 }
 
 // Queue configures the task's or event's queue.
 type Queue struct {

@@ -103,6 +103,11 @@ func faultsSchema() map[string]any {
 		"action":   map[string]any{"enum": actionNames()},
 		"stream":   map[string]any{"enum": fault.StreamNames()},
 		"toxicity": map[string]any{"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+		"node": map[string]any{"description": "the cluster node: a number from 1, leader (of the job's queue), follower or any",
+			"anyOf": []any{map[string]any{"type": "integer", "minimum": 1, "maximum": fault.MaxNodes}, map[string]any{"enum": []string{fault.NodeLeader, fault.NodeFollower, fault.NodeAny}}}},
+		"nodes": map[string]any{"description": "a partition's groups of nodes, e.g. [[1], [2, 3]]", "type": "array", "minItems": 2,
+			"items": map[string]any{"type": "array", "minItems": 1, "items": map[string]any{"type": "integer", "minimum": 1, "maximum": fault.MaxNodes}}},
+		"queue": map[string]any{"type": "string", "description": "the queue of delete_queue or cancel_consumers: job, retry, dead or a queue's name"},
 	}
 	for _, name := range fault.AttrNames() {
 		props[name] = map[string]any{"type": []string{"string", "integer"}, "description": "a toxic attribute (docs/faults.md)"}

@@ -127,6 +127,13 @@ type Config struct {
 	// PublishTimeout bounds the wait for a publisher confirm when the caller's context
 	// has no deadline; 0 means 10s.
 	PublishTimeout time.Duration
+	// ConsumerCheck is how often a consumer that received nothing since the last check
+	// and has nothing in flight makes sure the broker still delivers to it: its queue
+	// must exist, and hold no ready jobs it is not given. A broker may drop a consumer
+	// without basic.cancel (a quorum queue deleted on a cluster, a classic queue whose
+	// process crashed); the worker then declares the queue again and consumes again.
+	// 0 means 5s; a negative value turns the check off.
+	ConsumerCheck time.Duration
 	// Logger receives the worker's logs; nil means slog.Default().
 	Logger *slog.Logger
 	// Dial opens the AMQP connection to one URL; nil means amqp.DialConfig with a 10s
@@ -143,6 +150,7 @@ const (
 	defaultMinDelay        = 100 * time.Millisecond
 	defaultShutdownTimeout = 10 * time.Second
 	defaultPublishTimeout  = 10 * time.Second
+	defaultConsumerCheck   = 5 * time.Second
 	defaultFailureRatio    = 0.5
 	defaultMinRequests     = 20
 	defaultOpenFor         = 5 * time.Second
@@ -219,6 +227,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.PublishTimeout == 0 {
 		c.PublishTimeout = defaultPublishTimeout
+	}
+	if c.ConsumerCheck == 0 {
+		c.ConsumerCheck = defaultConsumerCheck
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

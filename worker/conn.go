@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -100,6 +101,10 @@ type consumer struct {
 	ch     *amqp.Channel
 	tag    string
 	active bool
+
+	// seen counts deliveries since the last check of an idle consumer
+	// (checkConsumers).
+	seen atomic.Uint64
 }
 
 func (s *session) kill() { s.deadOnce.Do(func() { close(s.dead) }) }
@@ -184,6 +189,9 @@ func (w *Worker) setup(s *session) error {
 		s.watchCancel(w, c, ch.NotifyCancel(make(chan string, 1)))
 		s.cons = append(s.cons, c)
 	}
+	if w.cfg.ConsumerCheck > 0 {
+		s.wg.Go(func() { w.checkConsumers(s) })
+	}
 	return nil
 }
 
@@ -225,7 +233,10 @@ func (w *Worker) restoreConsumer(s *session, c *consumer, tag string) {
 	w.stats.cancels.Add(1)
 	w.mu.Unlock()
 	w.log.Warn("broker cancelled the consumer; declaring its queue again", "queue", c.h.queue)
+	w.redeclareAndConsume(s, c)
+}
 
+func (w *Worker) redeclareAndConsume(s *session, c *consumer) {
 	err := func() error {
 		ch, err := s.conn.Channel()
 		if err != nil {
@@ -252,6 +263,83 @@ func (w *Worker) restoreConsumer(s *session, c *consumer, tag string) {
 		w.log.Warn("consume again after cancel failed; reconnecting", "queue", c.h.queue, "err", err)
 		s.kill()
 	}
+}
+
+// checkConsumers runs Config.ConsumerCheck for the session's consumers until it
+// dies: a consumer that got nothing since the last check and has nothing in flight
+// asks whether its queue still exists and holds no ready jobs; if not, the broker
+// dropped it without a basic.cancel, and it consumes again.
+func (w *Worker) checkConsumers(s *session) {
+	t := time.NewTicker(w.cfg.ConsumerCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.dead:
+			return
+		case <-t.C:
+		}
+		for _, c := range s.cons {
+			w.mu.Lock()
+			tag, live := c.tag, c.active && !w.paused && !w.stopping && w.sess == s
+			w.mu.Unlock()
+			seen := c.seen.Swap(0) // deliveries since the last check
+			if !live || seen > 0 || c.h.m.inFlight.Load() > 0 {
+				continue
+			}
+			why, err := w.consumerLost(s, c.h.queue)
+			if err != nil {
+				w.log.Debug("check consumer", "queue", c.h.queue, "err", err)
+				continue
+			}
+			if why != "" {
+				w.restoreLost(s, c, tag, why)
+			}
+		}
+	}
+}
+
+// consumerLost says why an idle consumer of queue has been dropped by the broker,
+// or "" when it may simply have nothing to do.
+func (w *Worker) consumerLost(s *session, queue string) (string, error) {
+	ch, err := s.conn.Channel()
+	if err != nil {
+		return "", fmt.Errorf("open channel: %w", err)
+	}
+	q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
+	var aerr *amqp.Error
+	switch {
+	case errors.As(err, &aerr) && aerr.Code == amqp.NotFound:
+		return "its queue is gone", nil // the channel is closed by the error
+	case err != nil:
+		return "", fmt.Errorf("inspect queue %q: %w", queue, err)
+	}
+	_ = ch.Close()
+	if q.Messages > 0 {
+		return fmt.Sprintf("its queue holds %d ready jobs it is not given", q.Messages), nil
+	}
+	return "", nil
+}
+
+// restoreLost replaces a consumer the broker dropped without basic.cancel: its tag
+// is cancelled (the broker forgot it and says cancel-ok; the client closes its
+// deliveries, so its goroutines end), and it consumes again.
+func (w *Worker) restoreLost(s *session, c *consumer, tag, why string) {
+	w.mu.Lock()
+	if c.tag != tag || !c.active || w.sess != s {
+		w.mu.Unlock()
+		return
+	}
+	c.active = false
+	w.stats.consumers.Add(-1)
+	w.stats.lost.Add(1)
+	w.mu.Unlock()
+	w.log.Warn("the broker dropped the consumer without basic.cancel; consuming again", "queue", c.h.queue, "why", why)
+	if err := c.ch.Cancel(tag, false); err != nil {
+		w.log.Warn("cancel the lost consumer failed; reconnecting", "queue", c.h.queue, "err", err)
+		s.kill()
+		return
+	}
+	w.redeclareAndConsume(s, c)
 }
 
 // reconnectDelay is the wait before reconnect attempt n (0-based): doubling from

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"errors"
+	"sync/atomic"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -11,9 +12,10 @@ import (
 
 // loop is one of a consumer's goroutines. Goroutines live as long as the consumer, not
 // per message, and each acks from where it handled the job.
-func (w *Worker) loop(s *session, h *handler, deliveries <-chan amqp.Delivery) {
+func (w *Worker) loop(s *session, h *handler, deliveries <-chan amqp.Delivery, seen *atomic.Uint64) {
 	defer w.poolWG.Done()
 	for d := range deliveries {
+		seen.Add(1)
 		if w.intakeOff.Load() {
 			w.requeue(h, &d)
 			continue

@@ -143,7 +143,11 @@
 // channel loss Run reconnects with capped, jittered backoff and declares the topology,
 // QoS and consumers again. A consumer that the broker cancels (its queue was deleted,
 // or its leader moved) is restored in place: the queue is declared again and consumed
-// again (Stats.ConsumerCancels). Handlers in flight on a dead channel finish, their
+// again (Stats.ConsumerCancels). A consumer the broker drops without telling it (RabbitMQ
+// sometimes sends no basic.cancel when a quorum queue is deleted on a cluster) is found
+// by Config.ConsumerCheck: an idle consumer checks every 5 s that its queue exists and
+// holds no ready jobs it is not given, and otherwise consumes again
+// (Stats.ConsumersLost). Handlers in flight on a dead channel finish, their
 // acks fail and the broker redelivers the jobs (at-least-once; Job.Redelivered says
 // so). connection.blocked from the broker shows in Stats and the log.
 //

@@ -22,8 +22,11 @@ type Stats struct {
 
 	ConsumerActive  bool   // at least one consumer is registered with the broker
 	ConsumerCancels uint64 // consumers the broker cancelled (queue deleted, leader moved), each restored
-	Reconnects      uint64 // sessions rebuilt after connection or channel loss
-	Blocked         bool   // the broker has blocked the connection (resource alarm)
+	// ConsumersLost are consumers the broker dropped without a basic.cancel, found by
+	// Config.ConsumerCheck and restored.
+	ConsumersLost uint64
+	Reconnects    uint64 // sessions rebuilt after connection or channel loss
+	Blocked       bool   // the broker has blocked the connection (resource alarm)
 
 	Abandoned int64 // handlers still running past their attempt's deadline, left behind
 }
@@ -40,6 +43,7 @@ type counters struct {
 	breakerOpened atomic.Uint64
 	consumers     atomic.Int64
 	cancels       atomic.Uint64
+	lost          atomic.Uint64
 	abandoned     atomic.Int64
 	reconnects    atomic.Uint64
 	blocked       atomic.Bool
@@ -60,6 +64,7 @@ func (w *Worker) Stats() Stats {
 		BreakerOpened:   w.stats.breakerOpened.Load(),
 		ConsumerActive:  w.stats.consumers.Load() > 0,
 		ConsumerCancels: w.stats.cancels.Load(),
+		ConsumersLost:   w.stats.lost.Load(),
 		Reconnects:      w.stats.reconnects.Load(),
 		Blocked:         w.stats.blocked.Load(),
 		Abandoned:       w.stats.abandoned.Load(),

@@ -392,7 +392,7 @@ func (w *Worker) startConsumerLocked(s *session, c *consumer) error {
 	w.stats.consumers.Add(1)
 	for range c.h.concurrency {
 		w.poolWG.Add(1)
-		go w.loop(s, c.h, deliveries)
+		go w.loop(s, c.h, deliveries, &c.seen)
 	}
 	return nil
 }

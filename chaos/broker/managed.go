@@ -634,6 +634,13 @@ func (m *Managed) Unblock(ctx context.Context) error {
 	return m.rabbitmqctl(ctx, "set_vm_memory_high_watermark", defaultWatermark)
 }
 
+// Eval evaluates an Erlang expression on the node (rabbitmqctl eval) and
+// returns what it printed: for tests that reach inside the broker, e.g. to
+// crash a queue's process.
+func (m *Managed) Eval(ctx context.Context, expr string) (string, error) {
+	return m.ctlOutput(ctx, "eval", expr)
+}
+
 func (m *Managed) rabbitmqctl(ctx context.Context, args ...string) error {
 	_, err := m.ctlOutput(ctx, args...)
 	return err

@@ -32,6 +32,15 @@ type Spec struct {
 	Down bool
 	// Action is one of ActionNames(Target).
 	Action string
+	// Node picks a node of a cluster: "" (see TakesNode), a number from 1,
+	// NodeLeader or NodeAny. It applies to the broker's node actions and to
+	// broker toxics and down (the proxies in front of that node).
+	Node string
+	// Groups are a partition's groups of nodes (ActionPartition).
+	Groups [][]int
+	// Queue is the queue a topology action acts on: QueueJob, QueueRetry,
+	// QueueDead or a queue's name.
+	Queue string
 }
 
 // Problem is one thing wrong with a Spec. Field is the scenario key it is
@@ -83,8 +92,25 @@ func (s Spec) Hold() time.Duration {
 // NeedsProxy reports whether the fault acts through the target's proxies.
 func (s Spec) NeedsProxy() bool { return s.Toxic != "" || s.Down }
 
-// NeedsManagedBroker reports whether the fault acts on the broker node itself.
-func (s Spec) NeedsManagedBroker() bool { return s.Target == TargetBroker && s.Action != "" }
+// NeedsManagedBroker reports whether the fault acts on the broker node itself
+// (delete_queue works on any broker: it is an AMQP command).
+func (s Spec) NeedsManagedBroker() bool {
+	return s.Target == TargetBroker && s.Action != "" && s.Action != ActionDeleteQueue
+}
+
+// GroupsString writes a partition's groups as a scenario would: [[1] [2 3]]
+// as "[1]|[2,3]".
+func GroupsString(groups [][]int) string {
+	parts := make([]string, len(groups))
+	for i, g := range groups {
+		ns := make([]string, len(g))
+		for j, n := range g {
+			ns[j] = strconv.Itoa(n)
+		}
+		parts[i] = "[" + strings.Join(ns, ",") + "]"
+	}
+	return strings.Join(parts, "|")
+}
 
 // Validate reports every problem with s at once (Problems, joined).
 func (s Spec) Validate() error {
@@ -137,6 +163,7 @@ func (s Spec) Problems() []*Problem {
 			add("action", "action must be one of %s for target %s, got %q", strings.Join(ActionNames(s.Target), ", "), s.Target, s.Action)
 		}
 	}
+	ps = append(ps, s.clusterProblems()...)
 	if s.Toxic == "" {
 		if s.Stream != "" {
 			add("stream", "stream applies to toxics only")
@@ -156,6 +183,123 @@ func (s Spec) Problems() []*Problem {
 	case Required:
 		if s.For == 0 {
 			add("", "missing for (how long the %s lasts)", s.Kind())
+		}
+	}
+	return ps
+}
+
+// clusterProblems checks node, nodes and queue against the action.
+func (s Spec) clusterProblems() []*Problem {
+	var ps []*Problem
+	add := func(field, format string, args ...any) {
+		ps = append(ps, &Problem{Field: field, Msg: fmt.Sprintf(format, args...)})
+	}
+	var takes Keys
+	if a, ok := LookupAction(s.Target, s.Action); ok {
+		takes = a.Takes
+	} else if s.Target == TargetBroker && s.Action == "" {
+		takes = TakesNode // the proxies in front of one node
+	}
+	if s.Node != "" {
+		if takes&TakesNode == 0 {
+			add("node", "node applies to the broker's toxics, down and actions %s", strings.Join(actionsTaking(TakesNode), ", "))
+		} else if _, err := ParseNode(s.Node); err != nil {
+			add("node", "%v", err)
+		}
+	}
+	switch {
+	case s.Groups != nil && takes&NeedsNodes == 0:
+		add("nodes", "nodes applies to action %s only", ActionPartition)
+	case takes&NeedsNodes != 0 && s.Groups == nil:
+		add("", "missing nodes (the partition's groups, e.g. [[1], [2, 3]])")
+	case takes&NeedsNodes != 0:
+		if err := CheckGroups(s.Groups, 0); err != nil {
+			add("nodes", "%v", err)
+		}
+	}
+	switch {
+	case s.Queue != "" && takes&(TakesQueue|NeedsQueue) == 0:
+		add("queue", "queue applies to actions %s only", strings.Join(actionsTaking(TakesQueue|NeedsQueue), ", "))
+	case takes&NeedsQueue != 0 && s.Queue == "":
+		add("", "missing queue (%s, %s, %s or a queue's name)", QueueJob, QueueRetry, QueueDead)
+	}
+	return ps
+}
+
+// actionsTaking lists the broker actions that take any of keys.
+func actionsTaking(keys Keys) []string {
+	var out []string
+	for _, a := range actions {
+		if a.Target == TargetBroker && a.Takes&keys != 0 {
+			out = append(out, a.Name)
+		}
+	}
+	return out
+}
+
+// ParseNode reads a node: a number from 1 to MaxNodes, or NodeLeader,
+// NodeFollower or NodeAny (0 is returned for those).
+func ParseNode(v string) (int, error) {
+	if v == NodeLeader || v == NodeFollower || v == NodeAny {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > MaxNodes {
+		return 0, fmt.Errorf("node must be a number from 1 to %d, %s, %s or %s, got %q", MaxNodes, NodeLeader, NodeFollower, NodeAny, v)
+	}
+	return n, nil
+}
+
+// CheckGroups checks a partition's groups: at least two, none empty, nodes
+// from 1, each in one group only. With size > 0 every node of 1..size must be
+// in a group and none above it.
+func CheckGroups(groups [][]int, size int) error {
+	if len(groups) < 2 {
+		return fmt.Errorf("a partition needs at least two groups of nodes, got %d", len(groups))
+	}
+	seen := map[int]bool{}
+	for gi, g := range groups {
+		if len(g) == 0 {
+			return fmt.Errorf("group %d is empty", gi+1)
+		}
+		for _, n := range g {
+			switch {
+			case n < 1 || n > MaxNodes:
+				return fmt.Errorf("node %d: nodes are numbered from 1 to %d", n, MaxNodes)
+			case size > 0 && n > size:
+				return fmt.Errorf("node %d: the cluster has nodes 1 to %d", n, size)
+			case seen[n]:
+				return fmt.Errorf("node %d is in two groups", n)
+			}
+			seen[n] = true
+		}
+	}
+	for n := 1; n <= size; n++ {
+		if !seen[n] {
+			return fmt.Errorf("node %d is in no group: every node of the cluster must be in one", n)
+		}
+	}
+	return nil
+}
+
+// CheckCluster reports what is wrong with s on a broker of size nodes (1 for
+// a single node): a node number beyond it, a partition of a single node or
+// one that leaves out a node.
+func (s Spec) CheckCluster(size int) []*Problem {
+	var ps []*Problem
+	if n, err := ParseNode(s.Node); s.Node != "" && err == nil && n > size {
+		ps = append(ps, &Problem{Field: "node", Msg: fmt.Sprintf("node %d: the broker has %d node(s) (broker.nodes)", n, size)})
+	}
+	if s.Node == NodeFollower && size < 2 {
+		ps = append(ps, &Problem{Field: "node", Msg: "node follower needs a cluster (broker.nodes of 2 or more)"})
+	}
+	if s.Action == ActionPartition && s.Target == TargetBroker {
+		if size < 2 {
+			ps = append(ps, &Problem{Field: "action", Msg: "a partition needs a cluster (broker.nodes of 2 or more)"})
+		} else if s.Groups != nil {
+			if err := CheckGroups(s.Groups, size); err != nil {
+				ps = append(ps, &Problem{Field: "nodes", Msg: err.Error()})
+			}
 		}
 	}
 	return ps
@@ -208,6 +352,15 @@ func (s Spec) Detail() string {
 	var parts []string
 	if s.Name != "" {
 		parts = append(parts, "name="+s.Name)
+	}
+	if s.Node != "" {
+		parts = append(parts, "node="+s.Node)
+	}
+	if s.Groups != nil {
+		parts = append(parts, "nodes="+GroupsString(s.Groups))
+	}
+	if s.Queue != "" {
+		parts = append(parts, "queue="+s.Queue)
 	}
 	for _, k := range sortedKeys(s.Attrs) {
 		parts = append(parts, k+"="+strconv.FormatInt(s.Attrs[k], 10))

@@ -16,6 +16,15 @@ func TestValidateAcceptsEveryTableEntry(t *testing.T) {
 		if a.Lasting == Required || a.Lasting == Optional {
 			spec.For = 2 * s
 		}
+		if a.Takes&NeedsNodes != 0 {
+			spec.Groups = [][]int{{1}, {2, 3}}
+		}
+		if a.Takes&NeedsQueue != 0 {
+			spec.Queue = QueueRetry
+		}
+		if a.Takes&TakesNode != 0 {
+			spec.Node = NodeLeader
+		}
 		if err := spec.Validate(); err != nil {
 			t.Errorf("%s %s: %v", a.Target, a.Name, err)
 		}
@@ -178,5 +187,90 @@ func TestUnits(t *testing.T) {
 	}
 	if _, ok := LookupToxic("nope"); ok {
 		t.Error("unknown toxic found")
+	}
+}
+
+func TestClusterKeys(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		spec  Spec
+		field string
+		msg   string // "" when valid
+	}{
+		{"kill the leader", Spec{Target: TargetBroker, Action: ActionKill, Node: NodeLeader}, "", ""},
+		{"stop node 2", Spec{Target: TargetBroker, Action: ActionStop, Node: "2", For: s}, "", ""},
+		{"a toxic on node 3", Spec{Target: TargetBroker, Toxic: "reset_peer", Node: "3"}, "", ""},
+		{"disk alarm on any node", Spec{Target: TargetBroker, Action: ActionDiskAlarm, Node: NodeAny, For: s}, "", ""},
+		{"partition", Spec{Target: TargetBroker, Action: ActionPartition, Groups: [][]int{{1}, {2, 3}}, For: s}, "", ""},
+		{"cancel the job's consumers", Spec{Target: TargetBroker, Action: ActionCancelConsumers}, "", ""},
+		{"node zero", Spec{Target: TargetBroker, Action: ActionKill, Node: "0"}, "node", "from 1 to 9"},
+		{"node word", Spec{Target: TargetBroker, Action: ActionKill, Node: "leadr"}, "node", "leader, follower or any"},
+		{"node of a worker", Spec{Target: TargetWorker, Action: ActionKill, Node: "1"}, "node", "node applies to"},
+		{"node of delete_queue", Spec{Target: TargetBroker, Action: ActionDeleteQueue, Queue: QueueJob, Node: "1"}, "node", "node applies to"},
+		{"partition without nodes", Spec{Target: TargetBroker, Action: ActionPartition, For: s}, "", "missing nodes"},
+		{"partition of one group", Spec{Target: TargetBroker, Action: ActionPartition, Groups: [][]int{{1, 2}}, For: s}, "nodes", "at least two groups"},
+		{"partition twice a node", Spec{Target: TargetBroker, Action: ActionPartition, Groups: [][]int{{1, 2}, {2}}, For: s}, "nodes", "node 2 is in two groups"},
+		{"partition empty group", Spec{Target: TargetBroker, Action: ActionPartition, Groups: [][]int{{1}, {}}, For: s}, "nodes", "group 2 is empty"},
+		{"partition without for", Spec{Target: TargetBroker, Action: ActionPartition, Groups: [][]int{{1}, {2}}}, "", "missing for"},
+		{"nodes of a kill", Spec{Target: TargetBroker, Action: ActionKill, Groups: [][]int{{1}, {2}}}, "nodes", "partition only"},
+		{"delete without queue", Spec{Target: TargetBroker, Action: ActionDeleteQueue}, "", "missing queue"},
+		{"queue of a kill", Spec{Target: TargetBroker, Action: ActionKill, Queue: QueueJob}, "queue", "delete_queue, cancel_consumers"},
+		{"alarm without for", Spec{Target: TargetBroker, Action: ActionMemoryAlarm}, "", "missing for"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ps := tc.spec.Problems()
+			if tc.msg == "" {
+				for _, p := range ps {
+					t.Errorf("unexpected problem at %q: %s", p.Field, p.Msg)
+				}
+				return
+			}
+			for _, p := range ps {
+				if p.Field == tc.field && strings.Contains(p.Msg, tc.msg) {
+					return
+				}
+			}
+			t.Errorf("no problem at %q containing %q; got %v", tc.field, tc.msg, ps)
+		})
+	}
+}
+
+func TestCheckCluster(t *testing.T) {
+	part := Spec{Target: TargetBroker, Action: ActionPartition, Groups: [][]int{{1}, {2}}, For: s}
+	if ps := part.CheckCluster(2); len(ps) != 0 {
+		t.Errorf("partition of 2 nodes: %v", ps[0])
+	}
+	for _, tc := range []struct {
+		spec  Spec
+		size  int
+		field string
+		msg   string
+	}{
+		{part, 3, "nodes", "node 3 is in no group"},
+		{part, 1, "action", "needs a cluster"},
+		{Spec{Target: TargetBroker, Action: ActionPartition, Groups: [][]int{{1}, {4}}, For: s}, 3, "nodes", "nodes 1 to 3"},
+		{Spec{Target: TargetBroker, Action: ActionKill, Node: "4"}, 3, "node", "the broker has 3 node(s)"},
+	} {
+		ps := tc.spec.CheckCluster(tc.size)
+		if len(ps) != 1 || ps[0].Field != tc.field || !strings.Contains(ps[0].Msg, tc.msg) {
+			t.Errorf("%s on %d nodes: got %v, want %q at %q", tc.spec.Detail(), tc.size, ps, tc.msg, tc.field)
+		}
+	}
+	if got := (Spec{Target: TargetBroker, Action: ActionKill, Node: NodeFollower}).CheckCluster(1); len(got) != 1 || !strings.Contains(got[0].Msg, "needs a cluster") {
+		t.Errorf("follower of a single node: %v", got)
+	}
+	if got := (Spec{Target: TargetBroker, Action: ActionKill, Node: NodeLeader}).CheckCluster(1); len(got) != 0 {
+		t.Errorf("leader of a single node: %v", got)
+	}
+}
+
+func TestDetailNamesNodesAndQueue(t *testing.T) {
+	got := Spec{Target: TargetBroker, Action: ActionPartition, Groups: [][]int{{1}, {2, 3}}, For: 10 * s}.Detail()
+	if got != "nodes=[1]|[2,3] for=10s" {
+		t.Errorf("Detail = %q", got)
+	}
+	got = Spec{Target: TargetBroker, Action: ActionKill, Node: NodeLeader}.Detail()
+	if got != "node=leader" {
+		t.Errorf("Detail = %q", got)
 	}
 }

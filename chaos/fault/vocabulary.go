@@ -28,7 +28,34 @@ const (
 	ActionStop    = "stop"    // broker: stop cleanly, start after For; worker: SIGTERM one process
 	ActionBlock   = "block"   // broker: memory alarm, publishers blocked for For
 	ActionPause   = "pause"   // worker: SIGSTOP one process for For
+
+	// Cluster and topology actions of the broker.
+	ActionPartition        = "partition"         // split the cluster's nodes into groups for For
+	ActionDeleteQueue      = "delete_queue"      // delete a queue of the run (Queue)
+	ActionCloseConnections = "close_connections" // close every client connection
+	ActionCancelConsumers  = "cancel_consumers"  // basic.cancel to a queue's consumers
+	ActionMemoryAlarm      = "memory_alarm"      // a memory alarm for For
+	ActionDiskAlarm        = "disk_alarm"        // a disk alarm for For
 )
+
+// Node picks the node of a cluster a broker fault acts on: a number from 1,
+// or one of these.
+const (
+	NodeLeader   = "leader"   // the node leading the job's queue when the fault starts
+	NodeFollower = "follower" // a node that does not lead it, picked at random (from the seed)
+	NodeAny      = "any"      // a node picked at random (from the scenario's seed)
+)
+
+// Queue roles a topology fault's Queue may name; any other value is a queue's
+// own name.
+const (
+	QueueJob   = "job"   // the job's queue
+	QueueRetry = "retry" // the first (shortest) retry tier of the job's queue
+	QueueDead  = "dead"  // the job's dead-letter queue
+)
+
+// MaxNodes bounds a node number: a typo catcher, not a limit of RabbitMQ's.
+const MaxNodes = 9
 
 // Lasting says how a fault relates to time: whether it takes a `for`.
 type Lasting int
@@ -54,17 +81,40 @@ type Action struct {
 	Name    string
 	Target  string
 	Lasting Lasting
-	Doc     string
+	// Takes says which of the keys node, nodes and queue the action takes.
+	Takes Keys
+	Doc   string
 }
 
+// Keys are the optional keys of a broker action.
+type Keys int
+
+const (
+	// TakesNode: node picks the cluster node it acts on (default: every
+	// node's proxies, or for a node action node 1).
+	TakesNode Keys = 1 << iota
+	// NeedsNodes: nodes, the partition's groups, is required.
+	NeedsNodes
+	// TakesQueue: queue names the queue it acts on (default: job).
+	TakesQueue
+	// NeedsQueue: queue is required.
+	NeedsQueue
+)
+
 var actions = []Action{
-	{ActionRestart, TargetBroker, Instant, "stop the node cleanly and start it again (a rolling upgrade)"},
-	{ActionKill, TargetBroker, Optional, "SIGKILL the node (a crash); start it again after `for`, or at once"},
-	{ActionStop, TargetBroker, Optional, "stop the node cleanly (a planned outage); start it again after `for`, or at once"},
-	{ActionBlock, TargetBroker, Required, "raise a memory alarm: publishers are blocked for `for`"},
-	{ActionKill, TargetWorker, Instant, "SIGKILL one worker process (an OOM kill); it is respawned"},
-	{ActionStop, TargetWorker, Instant, "SIGTERM one worker process (a deploy); it is respawned"},
-	{ActionPause, TargetWorker, Required, "SIGSTOP one worker process for `for` (a long GC pause), then SIGCONT"},
+	{ActionRestart, TargetBroker, Instant, TakesNode, "stop the node cleanly and start it again (a rolling upgrade)"},
+	{ActionKill, TargetBroker, Optional, TakesNode, "SIGKILL the node (a crash); start it again after `for`, or at once"},
+	{ActionStop, TargetBroker, Optional, TakesNode, "stop the node cleanly (a planned outage); start it again after `for`, or at once"},
+	{ActionBlock, TargetBroker, Required, TakesNode, "raise a memory alarm: publishers are blocked for `for` (the same as memory_alarm)"},
+	{ActionPartition, TargetBroker, Required, NeedsNodes, "split the cluster's nodes into groups (`nodes`) that cannot reach each other, for `for`"},
+	{ActionDeleteQueue, TargetBroker, Instant, NeedsQueue, "delete a queue (`queue`: job, retry, dead or a name) under the running workers"},
+	{ActionCloseConnections, TargetBroker, Instant, 0, "close every client connection, as an operator (or a load balancer) would"},
+	{ActionCancelConsumers, TargetBroker, Instant, TakesQueue, "make the broker send basic.cancel to a queue's consumers (`queue`, default job) without deleting it"},
+	{ActionMemoryAlarm, TargetBroker, Required, TakesNode, "raise a memory alarm (on `node`, default the first running one) for `for`: publishers block"},
+	{ActionDiskAlarm, TargetBroker, Required, TakesNode, "raise a disk alarm (on `node`, default the first running one) for `for`: publishers block"},
+	{ActionKill, TargetWorker, Instant, 0, "SIGKILL one worker process (an OOM kill); it is respawned"},
+	{ActionStop, TargetWorker, Instant, 0, "SIGTERM one worker process (a deploy); it is respawned"},
+	{ActionPause, TargetWorker, Required, 0, "SIGSTOP one worker process for `for` (a long GC pause), then SIGCONT"},
 }
 
 // LookupAction returns the action name of target, if it has one.

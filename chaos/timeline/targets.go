@@ -66,6 +66,23 @@ type Targets struct {
 	// Broker is nil when the broker is not managed by the run.
 	Broker  BrokerTarget
 	Workers WorkerTarget
+
+	// Cluster is set when the broker is a managed cluster; node faults act
+	// on its nodes, and Broker is unused.
+	Cluster ClusterTarget
+	// NodeProxies are, per node of the cluster (node i at i-1), the proxies
+	// in front of it: a broker toxic or down with a node acts on those.
+	NodeProxies [][]ProxyTarget
+	// Topology applies topology faults; nil when the broker has none.
+	Topology TopologyTarget
+	// Queues name the job's queues for delete_queue and cancel_consumers,
+	// and Queues.Job the queue whose leader node: leader means.
+	Queues Queues
+	// KeepConnections are the client-provided connection names that
+	// close_connections spares (the runner's own).
+	KeepConnections []string
+	// Pick returns a number in [0, n) for node: any; nil means math/rand.
+	Pick func(n int) int
 }
 
 func toxic(s fault.Spec, name string) proxy.Toxic {
@@ -81,7 +98,7 @@ func available(s fault.Spec, t Targets) error {
 		return errors.New("no proxy in front of the dependency")
 	case s.Target == fault.TargetBroker && s.NeedsProxy() && len(t.BrokerProxies) == 0:
 		return errors.New("no proxy in front of the broker")
-	case s.NeedsManagedBroker() && t.Broker == nil:
+	case s.NeedsManagedBroker() && t.Broker == nil && t.Cluster == nil && !isTopology(s.Action):
 		return fmt.Errorf("broker %s needs a managed broker", s.Action)
 	case s.Target == fault.TargetWorker && t.Workers == nil:
 		return fmt.Errorf("no workers to %s", s.Action)
@@ -93,7 +110,7 @@ func validateAll(specs []fault.Spec, t Targets) error {
 	var errs []error
 	for i, s := range specs {
 		// One line per problem, each naming its fault.
-		problems := []error{available(s, t)}
+		problems := []error{available(s, t), availableCluster(s, t)}
 		for _, p := range s.Problems() {
 			problems = append(problems, p)
 		}
@@ -107,6 +124,16 @@ func validateAll(specs []fault.Spec, t Targets) error {
 		errs = append(errs, o)
 	}
 	return errors.Join(errs...)
+}
+
+// isTopology reports whether a broker action changes what the broker holds
+// (Targets.Topology) rather than acting on a node.
+func isTopology(action string) bool {
+	switch action {
+	case fault.ActionDeleteQueue, fault.ActionCloseConnections, fault.ActionCancelConsumers, fault.ActionMemoryAlarm, fault.ActionDiskAlarm:
+		return true
+	}
+	return false
 }
 
 // sortedIndex returns spec indices ordered by At, for stable output.

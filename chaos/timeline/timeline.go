@@ -18,6 +18,11 @@ type Applied struct {
 	Start, End time.Time
 	Kind       string // e.g. latency, down, restart, kill
 	Detail     string
+	// Node is the cluster node the fault acted on (node: leader and any
+	// resolved when it started); 0 when it named none.
+	Node int
+	// Deleted is how many ready messages a delete_queue took with the queue.
+	Deleted int
 	// Err is set when the fault could not be applied or undone.
 	Err error
 }
@@ -27,6 +32,10 @@ type Timeline struct {
 	specs   []fault.Spec
 	targets Targets
 	clock   Clock
+	// broker is held by a broker action from its start to its undo: a node
+	// does one thing at a time, and a node's restart may take longer than
+	// the scenario planned (a busy machine), so the next action waits for it.
+	broker chan struct{}
 }
 
 // New checks specs against the available targets and returns the
@@ -38,7 +47,7 @@ func New(specs []fault.Spec, t Targets, clock Clock) (*Timeline, error) {
 	if clock == nil {
 		clock = RealClock()
 	}
-	return &Timeline{specs: specs, targets: t, clock: clock}, nil
+	return &Timeline{specs: specs, targets: t, clock: clock, broker: make(chan struct{}, 1)}, nil
 }
 
 // Run applies each fault at loadStart+At and undoes it at loadStart+At+For
@@ -84,15 +93,36 @@ func (tl *Timeline) sleepUntil(ctx context.Context, t time.Time) bool {
 type step struct {
 	apply func(context.Context) error
 	undo  func(context.Context) error
+	// deleted, if set, is where a delete_queue puts its count.
+	deleted *int
 }
 
 func (tl *Timeline) runOne(ctx context.Context, i int, s fault.Spec, loadStart time.Time) *Applied {
 	if !tl.sleepUntil(ctx, loadStart.Add(s.At)) {
 		return nil
 	}
-	st := tl.step(i, s)
+	if s.NeedsManagedBroker() || s.Action == fault.ActionDeleteQueue {
+		select {
+		case tl.broker <- struct{}{}:
+			defer func() { <-tl.broker }()
+		case <-ctx.Done():
+			return nil
+		}
+	}
 	a := &Applied{Spec: s, Kind: s.Kind(), Detail: s.Detail(), Start: tl.clock.Now()}
-	if err := st.apply(ctx); err != nil {
+	node, err := tl.resolveNode(ctx, s)
+	if err != nil {
+		a.Err = fmt.Errorf("apply %s on %s: %w", a.Kind, s.Target, err)
+		a.End = tl.clock.Now()
+		return a
+	}
+	a.Node = node
+	st := tl.step(i, s, node)
+	err = st.apply(ctx)
+	if st.deleted != nil {
+		a.Deleted = *st.deleted
+	}
+	if err != nil {
 		a.Err = fmt.Errorf("apply %s on %s: %w", a.Kind, s.Target, err)
 		a.End = tl.clock.Now()
 		return a
@@ -114,7 +144,7 @@ func (tl *Timeline) runOne(ctx context.Context, i int, s fault.Spec, loadStart t
 	return a
 }
 
-func (tl *Timeline) step(i int, s fault.Spec) step {
+func (tl *Timeline) step(i int, s fault.Spec, node int) step {
 	switch s.Target {
 	case fault.TargetDependency:
 		if s.Name != "" {
@@ -123,9 +153,13 @@ func (tl *Timeline) step(i int, s fault.Spec) step {
 		return proxyStep(i, s, []ProxyTarget{tl.targets.DependencyProxy})
 	case fault.TargetBroker:
 		if s.Action == "" {
-			return proxyStep(i, s, tl.targets.BrokerProxies)
+			ps, err := tl.nodeProxies(node)
+			if err != nil {
+				return step{apply: func(context.Context) error { return err }}
+			}
+			return proxyStep(i, s, ps)
 		}
-		return brokerStep(s, tl.targets.Broker)
+		return tl.nodeStep(s, node)
 	default:
 		return workerStep(s, tl.targets.Workers)
 	}

@@ -221,7 +221,7 @@ func TestNewTimelineValidates(t *testing.T) {
 			"fault 1 (latency at -1s): at -1s is negative", "target must be one of dependency, broker, worker, got \"database\"",
 			"fault 1 (latency at -1s): missing for", "fault 2 (latency at 0s): needs exactly one of toxic, down: true or action",
 			"unknown toxic \"latncy\"", "fault 4 (pause at 0s): missing for", "fault 5 (block at 0s): missing for",
-			"action must be one of restart, kill, stop, block for target broker, got \"reboot\"", "fault 7 (down at 0s): stream applies to toxics only",
+			"action must be one of restart, kill, stop, block, partition, delete_queue, close_connections, cancel_consumers, memory_alarm, disk_alarm for target broker, got \"reboot\"", "fault 7 (down at 0s): stream applies to toxics only",
 		}},
 		{"overlapping downs", []fault.Spec{
 			{At: s, For: 5 * s, Target: fault.TargetDependency, Down: true},

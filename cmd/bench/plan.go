@@ -66,6 +66,8 @@ func cmdPlan(args []string, s stdio) int {
 // planBroker says which broker a run would use, in chaos/broker.Choose's order.
 func planBroker(sc *scenarios.Scenario, flagURL, envURL string) (managed bool, text string) {
 	switch {
+	case sc.Broker.Cluster():
+		return true, fmt.Sprintf("a private %d-node cluster for the run, shared by its variants (broker.nodes: %d; --amqp-url does not apply)", sc.Broker.Nodes, sc.Broker.Nodes)
 	case flagURL != "":
 		return false, "external, " + redact.URL(flagURL) + " (--amqp-url)"
 	case sc.Broker.Managed:

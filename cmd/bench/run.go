@@ -24,10 +24,12 @@ evaluates the gates. Output goes to --out (default out/<scenario>-<UTC timestamp
 result.json, report.html, junit.xml, one .hgrm file per variant and latency kind, and per
 variant a directory with the worker logs. The path of result.json is printed at the end.
 
-Which broker: --amqp-url if given; else, when the scenario says broker: {managed: true}
-(needed by the broker actions restart, kill, stop and block), a private rabbitmq-server node
-started and removed for each variant; else $AMQP_URL; else the scenario's broker.url; else a
-private node as above. Credentials never appear in the output.
+Which broker: a scenario with broker: {managed: true, nodes: N} (N >= 2) runs on a private
+N-node cluster started once for the run and removed at its end, whatever the flags say.
+Otherwise --amqp-url if given; else, when the scenario says broker: {managed: true} (needed by
+the broker actions restart, kill, stop, block and the topology faults),
+a private rabbitmq-server node started and removed for each variant; else $AMQP_URL; else
+the scenario's broker.url; else a private node as above. Credentials never appear in the output.
 
 On a broker bench did not start, bench never deletes, purges or consumes from a queue that
 holds messages or has consumers it did not start, nor publishes into an exchange (the event,

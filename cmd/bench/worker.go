@@ -73,6 +73,7 @@ func workerMain(args []string, stdout, stderr io.Writer) int {
 	if env := os.Getenv("AMQP_URL"); env != "" {
 		cfg.URL = env
 	}
+	cfg.URLs = simworker.SplitURLs(os.Getenv("AMQP_URLS"))
 	if *url != "" {
 		cfg.URL = *url
 	}

@@ -33,6 +33,10 @@ type Config struct {
 	// URL is the AMQP URL to publish to (through a proxy when faults target the
 	// broker). It never appears in logs or errors.
 	URL string
+	// URLs are more brokers, a cluster's other nodes: at every reconnect the
+	// generator tries the URL it was last connected to, then the next ones
+	// in order (URL first, then URLs), wrapping around.
+	URLs []string
 	// Exchange and RoutingKey address the jobs: "" and the queue name for a task,
 	// the event's exchange and "" for an event. The generator declares nothing.
 	Exchange, RoutingKey string
@@ -105,6 +109,11 @@ func (c *Config) validate() error {
 		errs = append(errs, errors.New("url is required"))
 	} else if _, err := amqp.ParseURI(c.URL); err != nil {
 		errs = append(errs, fmt.Errorf("parse url: %w", uriError(err)))
+	}
+	for i, u := range c.URLs {
+		if _, err := amqp.ParseURI(u); err != nil {
+			errs = append(errs, fmt.Errorf("parse urls[%d]: %w", i, uriError(err)))
+		}
 	}
 	if c.Exchange == "" && c.RoutingKey == "" {
 		errs = append(errs, errors.New("exchange or routing key is required"))

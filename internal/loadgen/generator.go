@@ -15,6 +15,10 @@ type Stats struct {
 	// Published jobs were handed to the connection. Each ends up Confirmed (acked),
 	// Nacked, or Unconfirmed (the connection died before the broker answered).
 	Published, Confirmed, Nacked, Unconfirmed int64
+	// Returned counts publishes the broker could not route (their queue was
+	// gone: every publish is mandatory) and returned; they count as nacked
+	// for the job (OnConfirmed with ack false), whatever the confirm said.
+	Returned int64
 	// LateSends counts steady and ramp jobs sent more than the late threshold after
 	// their intended time; LateMax is the worst lateness of any such job. Spike
 	// jobs are intended all at once, so their lateness is not counted.
@@ -57,6 +61,7 @@ type Generator struct {
 	started atomic.Bool
 
 	published, confirmed, nacked, unconfirmed atomic.Int64
+	returned                                  atomic.Int64
 	late, lateMax, reconnects                 atomic.Int64
 	blocked                                   atomic.Bool
 	blockedSince, blockedTotal                atomic.Int64 // ns
@@ -111,6 +116,7 @@ func (g *Generator) Stats() Stats {
 		Confirmed:   g.confirmed.Load(),
 		Nacked:      g.nacked.Load(),
 		Unconfirmed: g.unconfirmed.Load(),
+		Returned:    g.returned.Load(),
 		LateSends:   g.late.Load(),
 		LateMax:     time.Duration(g.lateMax.Load()),
 		Reconnects:  g.reconnects.Load(),

@@ -40,6 +40,7 @@ type session struct {
 	ch       *amqp.Channel
 	confirms chan amqp.Confirmation
 	blocks   chan amqp.Blocking
+	returns  chan amqp.Return
 	chClosed chan *amqp.Error
 	tags     uint64        // delivery tags used; publisher goroutine only
 	acked    atomic.Uint64 // last answered tag; written by the listener
@@ -59,6 +60,7 @@ type run struct {
 	timer     *time.Timer
 	wg        sync.WaitGroup
 	sess      *session
+	urlIdx    int // the URL last connected to, in urls(); publisher goroutine only
 
 	hist   *hdrhistogram.Histogram
 	late   *hdrhistogram.Histogram // lateness of timed sends, µs
@@ -220,7 +222,9 @@ func (r *run) send(ctx context.Context, job Job, intended time.Time) error {
 				r.cfg.OnPublished(seq)
 			}
 		}
-		err := s.ch.Publish(r.cfg.Exchange, r.cfg.RoutingKey, false, false, r.msg)
+		// Mandatory: a job its queue never got (the queue was deleted) comes
+		// back, and is not counted as accepted by the broker.
+		err := s.ch.Publish(r.cfg.Exchange, r.cfg.RoutingKey, true, false, r.msg)
 		if err == nil {
 			s.tags = tag
 			r.record(job, intended, now)
@@ -461,6 +465,7 @@ func (r *run) connect(ctx context.Context) (*session, error) {
 		ch:       ch,
 		confirms: ch.NotifyPublish(make(chan amqp.Confirmation, len(r.ring))),
 		blocks:   conn.NotifyBlocked(make(chan amqp.Blocking, blockedSignals)),
+		returns:  ch.NotifyReturn(make(chan amqp.Return, len(r.ring))),
 		chClosed: ch.NotifyClose(make(chan *amqp.Error, 1)),
 		done:     make(chan struct{}),
 	}
@@ -471,11 +476,31 @@ func (r *run) connect(ctx context.Context) (*session, error) {
 	return s, nil
 }
 
+// dial connects to the URL last connected to, or else the next one that
+// answers.
 func (r *run) dial(ctx context.Context) (*amqp.Connection, error) {
-	if r.cfg.Dial != nil {
-		return r.cfg.Dial(r.cfg.URL)
+	urls := append([]string{r.cfg.URL}, r.cfg.URLs...)
+	var errs []error
+	for k := range urls {
+		i := (r.urlIdx + k) % len(urls)
+		conn, err := r.dialURL(ctx, urls[i])
+		if err == nil {
+			r.urlIdx = i
+			return conn, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
 	}
-	return amqp.DialConfig(r.cfg.URL, amqp.Config{
+	return nil, errors.Join(errs...)
+}
+
+func (r *run) dialURL(ctx context.Context, url string) (*amqp.Connection, error) {
+	if r.cfg.Dial != nil {
+		return r.cfg.Dial(url)
+	}
+	return amqp.DialConfig(url, amqp.Config{
 		Properties: amqp.Table{"connection_name": "bench load generator"},
 		Dial: func(network, addr string) (net.Conn, error) {
 			d := net.Dialer{Timeout: dialTimeout}
@@ -499,17 +524,43 @@ func (r *run) dial(ctx context.Context) (*amqp.Connection, error) {
 // publish stuck on a full socket.
 func (r *run) listen(ctx context.Context, s *session) {
 	ctxDone := ctx.Done()
-	blocks := s.blocks
+	blocks, returns := s.blocks, s.returns
 	size := uint64(len(r.ring))
+	returned := map[int64]bool{} // seqs returned, until their confirm
 	for {
 		select {
+		case ret, ok := <-returns:
+			if !ok {
+				returns = nil
+				continue
+			}
+			recordReturn(returned, ret)
 		case c, ok := <-s.confirms:
 			if !ok {
 				return
 			}
+			// A return comes before its publish's confirm: read those
+			// waiting, so that a returned publish is never counted acked.
+			for drained := false; !drained && returns != nil; {
+				select {
+				case ret, ok := <-returns:
+					if !ok {
+						returns = nil
+						continue
+					}
+					recordReturn(returned, ret)
+				default:
+					drained = true
+				}
+			}
 			sl := &r.ring[(c.DeliveryTag-1)%size]
 			seq := sl.seq.Load()
 			lat := time.Duration(r.clock().UnixNano() - sl.sent.Load())
+			if returned[seq] {
+				delete(returned, seq)
+				r.g.returned.Add(1)
+				c.Ack = false
+			}
 			if c.Ack {
 				r.g.confirmed.Add(1)
 				_ = r.hist.RecordValue(min(max(lat.Microseconds(), 1), latencyMaxUS)) // clamped into range: cannot fail
@@ -529,6 +580,13 @@ func (r *run) listen(ctx context.Context, s *session) {
 			ctxDone = nil
 			_ = s.conn.CloseDeadline(time.Now().Add(time.Second)) // the run is over; what is in flight is unconfirmed
 		}
+	}
+}
+
+// recordReturn notes the sequence number of a returned publish.
+func recordReturn(returned map[int64]bool, ret amqp.Return) {
+	if seq, ok := worker.HeaderInt(ret.Headers, HeaderSeq); ok {
+		returned[seq] = true
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/benchmq/bench/scenarios"
@@ -21,9 +22,12 @@ import (
 // may hold a password, is never in the file: the process takes it from
 // $AMQP_URL (or --amqp-url).
 type Config struct {
-	Worker    int    `json:"worker"`    // index of this process, for telemetry
-	URL       string `json:"-"`         // AMQP URL (through the broker proxy when faults are injected)
-	Telemetry string `json:"telemetry"` // runner's telemetry address; empty = none (by hand)
+	Worker int    `json:"worker"` // index of this process, for telemetry
+	URL    string `json:"-"`      // AMQP URL (through the broker proxy when faults are injected)
+	// URLs are a cluster's other nodes ($AMQP_URLS, space-separated): the
+	// runtime fails over to them.
+	URLs      []string `json:"-"`
+	Telemetry string   `json:"telemetry"` // runner's telemetry address; empty = none (by hand)
 
 	App       string `json:"app"`
 	Task      string `json:"task,omitempty"`
@@ -54,7 +58,11 @@ func FromScenario(s *scenarios.Scenario) Config {
 
 // RuntimeConfig is the runtime's Config of this process.
 func (c *Config) RuntimeConfig(log *slog.Logger) worker.Config {
-	wc := worker.Config{URL: c.URL, App: c.App, QueueType: c.QueueType, Logger: log, ShutdownTimeout: c.ShutdownAfter}
+	wc := worker.Config{URL: c.URL, URLs: c.URLs, App: c.App, QueueType: c.QueueType, Logger: log, ShutdownTimeout: c.ShutdownAfter}
+	if len(c.URLs) > 0 {
+		// A fleet spreads over the nodes, as behind a load balancer.
+		wc.Failover = worker.FailoverRandom
+	}
 	c.Workers.Apply(&wc)
 	return wc
 }
@@ -79,6 +87,9 @@ func (c *Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// SplitURLs reads $AMQP_URLS: URLs separated by spaces.
+func SplitURLs(v string) []string { return strings.Fields(v) }
 
 // ReadConfig reads a JSON config written by the runner.
 func ReadConfig(path string) (Config, error) {

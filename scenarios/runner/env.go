@@ -11,6 +11,7 @@ import (
 	"github.com/benchmq/bench/chaos/broker"
 	"github.com/benchmq/bench/chaos/depsim"
 	"github.com/benchmq/bench/chaos/proxy"
+	"github.com/benchmq/bench/chaos/timeline"
 	"github.com/benchmq/bench/internal/redact"
 	"github.com/benchmq/bench/scenarios"
 )
@@ -37,6 +38,13 @@ type env struct {
 	genURL    string
 	depURL    string
 	version   string
+
+	// A cluster's (cluster.go): shared by the run's variants, never closed here.
+	cluster     *broker.Cluster
+	nodeProxies [][]timeline.ProxyTarget // per node: the workers' and the generator's proxy
+	workerURLs  []string                 // every node, through its proxy when there is one
+	genURLs     []string
+	topology    broker.Topology // nil when the scenario has no topology fault
 }
 
 // needs reports which proxies the scenario's faults act on. Without faults the
@@ -54,17 +62,20 @@ func needs(sc *scenarios.Scenario) (brokerProxy, depProxy bool) {
 	return brokerProxy, depProxy
 }
 
-func upEnv(ctx context.Context, sc *scenarios.Scenario, flagURL string, log *slog.Logger) (_ *env, err error) {
-	e := &env{}
+func upEnv(ctx context.Context, sc *scenarios.Scenario, flagURL string, cluster *broker.Cluster, log *slog.Logger) (_ *env, err error) {
+	e := &env{cluster: cluster}
 	defer func() {
 		if err != nil {
 			e.down(context.WithoutCancel(ctx), log)
 		}
 	}()
-	b, err := broker.Choose(ctx, broker.ChooseOptions{FlagURL: flagURL, ScenarioURL: sc.Broker.URL, Managed: sc.Broker.Managed,
-		ManagedConfig: broker.ManagedConfig{Management: true}})
-	if err != nil {
-		return nil, fmt.Errorf("provide broker: %w", err)
+	var b broker.Broker = cluster
+	if cluster == nil {
+		b, err = broker.Choose(ctx, broker.ChooseOptions{FlagURL: flagURL, ScenarioURL: sc.Broker.URL, Managed: sc.Broker.Managed,
+			ManagedConfig: broker.ManagedConfig{Management: true}})
+		if err != nil {
+			return nil, fmt.Errorf("provide broker: %w", err)
+		}
 	}
 	e.broker = b
 	if c, ok := b.(broker.Controller); ok {
@@ -76,11 +87,20 @@ func upEnv(ctx context.Context, sc *scenarios.Scenario, flagURL string, log *slo
 	if err != nil {
 		return nil, fmt.Errorf("read broker version: %w", err)
 	}
-	if err := sc.CheckBroker(e.ctl != nil); err != nil {
+	if err := sc.CheckBroker(e.ctl != nil || e.cluster != nil); err != nil {
 		return nil, err
 	}
 	e.stats = brokerStats(ctx, b, log)
 	e.directURL, e.workerURL, e.genURL = b.URL(), b.URL(), b.URL()
+	if cluster != nil {
+		e.workerURLs, e.genURLs = cluster.URLs(), cluster.URLs()
+	}
+	if e.topology, err = topologyOf(b); err != nil {
+		return nil, err
+	}
+	if err := checkTopology(sc, e.topology, cluster); err != nil {
+		return nil, err
+	}
 
 	needBroker, needDep := needs(sc)
 	if needBroker || needDep || len(sc.Dependencies) > 0 {
@@ -94,7 +114,11 @@ func upEnv(ctx context.Context, sc *scenarios.Scenario, flagURL string, log *slo
 			e.proxies = embeddedProxies{proxy.New()}
 		}
 	}
-	if needBroker {
+	if needBroker && cluster != nil {
+		if err := e.upClusterProxies(ctx); err != nil {
+			return nil, err
+		}
+	} else if needBroker {
 		u, err := url.Parse(b.URL())
 		if err != nil {
 			return nil, fmt.Errorf("parse broker url %s: %w", redact.URL(b.URL()), err)
@@ -169,7 +193,11 @@ func (e *env) down(ctx context.Context, log *slog.Logger) {
 	if e.dep != nil {
 		errs = append(errs, e.dep.Close())
 	}
-	if e.broker != nil {
+	switch {
+	case e.cluster != nil:
+		// The run's (or the caller's) cluster outlives the variant: whole again.
+		errs = append(errs, e.restoreCluster(ctx))
+	case e.broker != nil:
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		errs = append(errs, e.broker.Close(cctx))
 		cancel()

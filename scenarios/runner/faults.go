@@ -36,6 +36,7 @@ func (v *variantRun) targets() timeline.Targets {
 	if v.env.ctl != nil {
 		t.Broker = v.env.ctl
 	}
+	v.clusterTargets(&t)
 	return t
 }
 

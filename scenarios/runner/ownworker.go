@@ -109,7 +109,7 @@ func (v *variantRun) ownSpec() (procSpec, error) {
 	if sc.Workers.Ready.Log != "" {
 		spec.ready = regexp.MustCompile(sc.Workers.Ready.Log) // the parser compiled it
 	}
-	fixed := []string{"AMQP_URL=" + v.env.workerURL, telemetry.EnvTelemetry + "=" + v.tel.Addr(), telemetry.EnvRunID + "=" + v.runID}
+	fixed := append(v.env.workerEnv(), telemetry.EnvTelemetry+"="+v.tel.Addr(), telemetry.EnvRunID+"="+v.runID)
 	if settings != "" {
 		fixed = append(fixed, telemetry.EnvSettings+"="+settings)
 	}

@@ -174,7 +174,7 @@ func (o *ownership) declared(name string) { o.created = append(o.created, name) 
 
 // inspectQueue reports a queue's state without creating it.
 func (w *watcher) inspectQueue(name string) (QueueState, bool, error) {
-	ch, err := w.conn.Channel()
+	ch, err := w.channel()
 	if err != nil {
 		return QueueState{}, false, fmt.Errorf("open channel: %w", err)
 	}
@@ -192,7 +192,7 @@ func (w *watcher) inspectQueue(name string) (QueueState, bool, error) {
 
 // exchangeExists reports whether an exchange exists, without creating it.
 func (w *watcher) exchangeExists(name string) (bool, error) {
-	ch, err := w.conn.Channel()
+	ch, err := w.channel()
 	if err != nil {
 		return false, fmt.Errorf("open channel: %w", err)
 	}
@@ -215,7 +215,7 @@ func (w *watcher) deleteQueues(names []string) error {
 	if len(names) == 0 {
 		return nil
 	}
-	ch, err := w.conn.Channel()
+	ch, err := w.channel()
 	if err != nil {
 		return fmt.Errorf("open channel: %w", err)
 	}
@@ -233,7 +233,7 @@ func (w *watcher) deleteExchanges(names []string) error {
 	if len(names) == 0 {
 		return nil
 	}
-	ch, err := w.conn.Channel()
+	ch, err := w.channel()
 	if err != nil {
 		return fmt.Errorf("open channel: %w", err)
 	}

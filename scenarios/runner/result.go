@@ -100,6 +100,7 @@ func (v *variantRun) collect(rv *report.Variant, out loadOutcome, interrupted bo
 	rv.Calibration = v.calibration
 	rv.Warnings = append(rv.Warnings, v.warnings...)
 	rv.Faults = v.faults(out.applied, start, c.Lost)
+	v.addImpacts(rv.Faults, out)
 	if rv.Aborted != nil {
 		rv.Warnings = append(rv.Warnings, fmt.Sprintf("aborted %.1fs after the load started: counts are as far as the run got, and jobs without an outcome yet count as lost", rv.Aborted.AtS))
 	}

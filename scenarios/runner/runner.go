@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/benchmq/bench/chaos/broker"
 	"github.com/benchmq/bench/internal/buildinfo"
 	"github.com/benchmq/bench/report"
 	"github.com/benchmq/bench/report/live"
@@ -62,6 +63,10 @@ type Options struct {
 	// second (and its last state at the end): e.g. to serve it to Prometheus.
 	// It must not block.
 	OnSnapshot func(live.Snapshot)
+	// Cluster, if set, is the managed cluster a scenario with broker.nodes of
+	// 2 or more runs on, instead of one the run starts and closes: it is
+	// left running, made whole again after each variant (tests share one).
+	Cluster *broker.Cluster
 }
 
 // NamespaceAuto asks for a namespace made of a run id.
@@ -79,6 +84,7 @@ type Runner struct {
 	mu            sync.Mutex
 	brokerVersion string
 	brokerKind    string
+	cluster       *broker.Cluster // started by Run for its variants (cluster.go)
 }
 
 // New checks the options.
@@ -162,6 +168,7 @@ func (r *Runner) Run(ctx context.Context) (*report.Result, error) {
 		order = RunOrder(len(variants), 1)[0]
 	}
 	done := make([]*report.Variant, len(variants))
+	defer r.closeCluster()
 	var runErr error
 	for n, i := range order {
 		v := variants[i]

@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 			idleWorker()
 		}
 	}
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(brokertest.Main(m))
 }
 
 // testWorker is what `bench worker` does with the flags the runner passes.
@@ -54,6 +54,7 @@ func testWorker(args []string) int {
 		return 2
 	}
 	cfg.URL, cfg.Worker, cfg.Telemetry = os.Getenv("AMQP_URL"), *id, *tel
+	cfg.URLs = simworker.SplitURLs(os.Getenv(EnvURLs))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	if err := simworker.Run(ctx, cfg, slog.New(slog.NewTextHandler(os.Stderr, nil))); err != nil {

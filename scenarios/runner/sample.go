@@ -114,6 +114,11 @@ func (sm *sampler) sample(now, start time.Time) {
 		if extra := int64(consumers - v.sc.Workers.Processes); !v.sc.OwnWorker() && extra > v.foreign.Load() {
 			v.foreign.Store(extra)
 		}
+	} else {
+		// The runner's connection is reconnecting (its node went away): the
+		// last reading stands, rather than a 0 that looks like a drop.
+		row[report.SeriesQueueReady] = sm.out.last(report.SeriesQueueReady)
+		row[report.SeriesQueueConsumers] = sm.out.last(report.SeriesQueueConsumers)
 	}
 	var retry int64
 	for _, q := range v.retryQueues {
@@ -190,6 +195,7 @@ func (sm *sampler) sample(now, start time.Time) {
 	row[report.SeriesPublished] = float64(pub)
 	row[report.SeriesCompleted] = float64(done)
 	row[report.SeriesFailures] = float64(v.coll.failures.Load())
+	sm.clientRow(row)
 	sm.lastT, sm.lastPub, sm.lastDone, sm.lastCPU = now, pub, done, cpu
 	sm.out.add(row)
 }

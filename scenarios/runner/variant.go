@@ -80,6 +80,7 @@ type variantRun struct {
 	published   atomic.Int64
 	brokerStats atomic.Bool  // a sample read the broker's own figures (management API)
 	foreign     atomic.Int64 // most consumers on the queue that were not the run's
+	leader      atomic.Int64 // the node leading the job's quorum queue on a cluster; 0: none
 	aborted     atomic.Pointer[report.Abort]
 }
 
@@ -147,7 +148,11 @@ func (v *variantRun) upEnvironment(ctx context.Context) error {
 	if err := os.MkdirAll(v.dir, 0o755); err != nil {
 		return v.envErr("create %s: %v", v.dir, err)
 	}
-	e, err := upEnv(ctx, v.sc, v.r.opts.AMQPURL, v.log)
+	cluster, err := v.r.clusterFor(ctx, v.sc)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrEnvironment, err)
+	}
+	e, err := upEnv(ctx, v.sc, v.r.opts.AMQPURL, cluster, v.log)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrEnvironment, err)
 	}
@@ -189,7 +194,7 @@ func (v *variantRun) startAccounting(context.Context) error {
 		v.coll.settle(v.settle)
 	}
 	v.coll.blackBox = v.sc.BlackBox()
-	w, err := newWatcher(v.env.directURL, v.ledger, v.tidFor, v.log)
+	w, err := newWatcher(v.env.directURLs(), v.ledger, v.tidFor, v.log)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrEnvironment, redact.Error(err, v.env.directURL))
 	}
@@ -232,7 +237,7 @@ func (v *variantRun) startWorkers(ctx context.Context) error {
 	if err := simworker.WriteConfig(cfgPath, wc); err != nil {
 		return fmt.Errorf("%w: %w", ErrEnvironment, err)
 	}
-	v.procs = newProcs(simSpec(v.r.workerArgv, cfgPath, v.tel.Addr(), []string{"AMQP_URL=" + v.env.workerURL}), v.dir, v.r.seed+int64(v.index))
+	v.procs = newProcs(simSpec(v.r.workerArgv, cfgPath, v.tel.Addr(), v.env.workerEnv()), v.dir, v.r.seed+int64(v.index))
 	if err := v.procs.startAll(v.sc.Workers.Processes); err != nil {
 		return fmt.Errorf("%w: %w", ErrEnvironment, err)
 	}
@@ -264,6 +269,7 @@ func (v *variantRun) prepareLoad(ctx context.Context) error {
 	}
 	gen, err := loadgen.New(loadgen.Config{
 		URL:        v.env.genURL,
+		URLs:       tail(v.env.genURLs),
 		Exchange:   exchange,
 		RoutingKey: key,
 		Phases:     v.phases,
@@ -352,6 +358,9 @@ func (v *variantRun) execute(ctx context.Context) loadOutcome {
 	sampleCtx, stopSampling := context.WithCancel(context.WithoutCancel(ctx))
 	v.stopSampling = stopSampling
 	v.bg.Go(func() { sm.run(sampleCtx, out.start) })
+	if v.watchesLeader() {
+		v.bg.Go(func() { v.pollLeader(sampleCtx) })
+	}
 	loadCtx, stopLoad := context.WithCancelCause(ctx)
 	v.stopLoad = stopLoad
 	liveCtx, stopProgress := context.WithCancel(ctx)
@@ -382,6 +391,12 @@ func (v *variantRun) execute(ctx context.Context) loadOutcome {
 	}
 	if context.Cause(loadCtx) == errAborted {
 		out.err = nil // the variant ends with its verdict, not an error
+	}
+	if out.err == nil && loadCtx.Err() == nil {
+		// A fault the machine made late (a node's restart outlasting its
+		// plan delays the next broker action) still runs: the drain waits
+		// for the timeline, within drain_timeout.
+		v.waitFaults(loadCtx, &faults, v.sc.DrainTimeout-time.Since(out.loadEnd))
 	}
 	out.drainAt = time.Now()
 	out.cpu = v.cpu.read(v.procs.pids())

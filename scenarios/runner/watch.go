@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
@@ -18,9 +19,11 @@ import (
 
 // watcher is the runner's own broker connection, straight to the broker (no
 // proxy, so faults don't touch it): it counts dead-lettered jobs, checks the
-// TIDs of emitted events and reads queue depths.
+// TIDs of emitted events and reads queue depths. On a cluster a node fault can
+// take its node away: it then connects to the next node of urls, and its
+// consumers consume again.
 type watcher struct {
-	conn   *amqp.Connection
+	urls   []string
 	ledger *ledger.Ledger
 	tidFor func(seq int64) string
 	log    *slog.Logger
@@ -30,14 +33,112 @@ type watcher struct {
 	mu     sync.Mutex
 	sample *amqp.Channel
 	wg     sync.WaitGroup
+
+	connMu sync.Mutex
+	conn   *amqp.Connection
+	closed bool
 }
 
-func newWatcher(url string, l *ledger.Ledger, tidFor func(int64) string, log *slog.Logger) (*watcher, error) {
-	conn, err := amqp.Dial(url)
+// runnerConnName is the client-provided name of the runner's connection:
+// close_connections spares it.
+const runnerConnName = "bench runner"
+
+func newWatcher(urls []string, l *ledger.Ledger, tidFor func(int64) string, log *slog.Logger) (*watcher, error) {
+	w := &watcher{urls: urls, ledger: l, tidFor: tidFor, log: log}
+	conn, err := w.dial()
 	if err != nil {
-		return nil, fmt.Errorf("connect watcher: %w", err)
+		return nil, err
 	}
-	return &watcher{conn: conn, ledger: l, tidFor: tidFor, log: log}, nil
+	w.conn = conn
+	return w, nil
+}
+
+// dial connects to the first of urls that answers.
+func (w *watcher) dial() (*amqp.Connection, error) {
+	var errs []error
+	for _, u := range w.urls {
+		conn, err := amqp.DialConfig(u, amqp.Config{
+			Heartbeat:  10 * time.Second,
+			Locale:     "en_US",
+			Dial:       amqp.DefaultDial(5 * time.Second),
+			Properties: amqp.Table{"connection_name": runnerConnName},
+		})
+		if err == nil {
+			return conn, nil
+		}
+		errs = append(errs, err)
+	}
+	return nil, fmt.Errorf("connect watcher: %w", errors.Join(errs...))
+}
+
+// channel opens a channel, connecting again first when the connection is lost.
+func (w *watcher) channel() (*amqp.Channel, error) {
+	w.connMu.Lock()
+	defer w.connMu.Unlock()
+	if w.closed {
+		return nil, amqp.ErrClosed
+	}
+	if w.conn.IsClosed() {
+		conn, err := w.dial()
+		if err != nil {
+			return nil, err
+		}
+		w.log.Info("the runner's broker connection was lost; connected again")
+		w.conn = conn
+	}
+	return w.conn.Channel()
+}
+
+// consume hands every delivery of what open consumes to handle, from one
+// goroutine, until ctx ends; when the channel is lost (its node went away) it
+// opens it again. The first open's error is returned.
+func (w *watcher) consume(ctx context.Context, open func(*amqp.Channel) (<-chan amqp.Delivery, error), handle func(*amqp.Delivery)) error {
+	start := func() (*amqp.Channel, <-chan amqp.Delivery, error) {
+		ch, err := w.channel()
+		if err != nil {
+			return nil, nil, fmt.Errorf("open channel: %w", err)
+		}
+		ds, err := open(ch)
+		if err != nil {
+			ch.Close()
+			return nil, nil, err
+		}
+		return ch, ds, nil
+	}
+	ch, deliveries, err := start()
+	if err != nil {
+		return err
+	}
+	w.wg.Go(func() {
+		retry := time.NewTicker(250 * time.Millisecond)
+		defer retry.Stop()
+		for {
+			for d := range deliveries {
+				handle(&d)
+			}
+			ch.Close()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-retry.C:
+				}
+				if ch, deliveries, err = start(); err == nil {
+					break
+				}
+				if errors.Is(err, amqp.ErrClosed) && w.isClosed() {
+					return
+				}
+			}
+		}
+	})
+	return nil
+}
+
+func (w *watcher) isClosed() bool {
+	w.connMu.Lock()
+	defer w.connMu.Unlock()
+	return w.closed
 }
 
 // deadLetters says how consumeDead reads a dead-letter queue.
@@ -55,38 +156,30 @@ type deadLetters struct {
 
 // consumeDead counts the jobs dead-lettered into queue.
 func (w *watcher) consumeDead(ctx context.Context, queue string, dl deadLetters) error {
-	ch, err := w.conn.Channel()
-	if err != nil {
-		return fmt.Errorf("open channel: %w", err)
-	}
-	if err := ch.Qos(500, 0, false); err != nil {
-		return fmt.Errorf("set qos on %q: %w", queue, err)
-	}
-	deliveries, err := ch.ConsumeWithContext(ctx, queue, "bench-runner-dead", false, false, false, false, nil)
-	if err != nil {
-		return fmt.Errorf("consume %q: %w", queue, err)
-	}
-	w.wg.Add(1)
-	go func() {
-		defer w.wg.Done()
-		defer ch.Close()
-		for d := range deliveries {
-			seq, ok := dl.mine(&d)
-			attempts, _ := worker.HeaderInt(d.Headers, worker.HeaderAttempts)
-			switch {
-			case ok && dl.record != nil:
-				dl.record(seq, int(attempts))
-				w.dead.Add(1)
-			case ok:
-				w.ledger.Final(seq, ledger.DeadLettered, int(attempts))
-				w.dead.Add(1)
-			case dl.hold:
-				continue
-			}
-			_ = d.Ack(false)
+	return w.consume(ctx, func(ch *amqp.Channel) (<-chan amqp.Delivery, error) {
+		if err := ch.Qos(500, 0, false); err != nil {
+			return nil, fmt.Errorf("set qos on %q: %w", queue, err)
 		}
-	}()
-	return nil
+		deliveries, err := ch.ConsumeWithContext(ctx, queue, "bench-runner-dead", false, false, false, false, nil)
+		if err != nil {
+			return nil, fmt.Errorf("consume %q: %w", queue, err)
+		}
+		return deliveries, nil
+	}, func(d *amqp.Delivery) {
+		seq, ok := dl.mine(d)
+		attempts, _ := worker.HeaderInt(d.Headers, worker.HeaderAttempts)
+		switch {
+		case ok && dl.record != nil:
+			dl.record(seq, int(attempts))
+			w.dead.Add(1)
+		case ok:
+			w.ledger.Final(seq, ledger.DeadLettered, int(attempts))
+			w.dead.Add(1)
+		case dl.hold:
+			return
+		}
+		_ = d.Ack(false)
+	})
 }
 
 // seqHeader reads the sequence number the load generator put on a job.
@@ -114,31 +207,20 @@ func (w *watcher) consumeEmitted(ctx context.Context, event string) error {
 // its channel) to the fanout exchange and hands every message to handle,
 // from one goroutine.
 func (w *watcher) consumeEvents(ctx context.Context, exchange string, handle func(*amqp.Delivery)) error {
-	ch, err := w.conn.Channel()
-	if err != nil {
-		return fmt.Errorf("open channel: %w", err)
-	}
-	q, err := ch.QueueDeclare("", false, true, true, false, nil)
-	if err != nil {
-		ch.Close()
-		return fmt.Errorf("declare the runner's queue for %q: %w", exchange, err)
-	}
-	if err := ch.QueueBind(q.Name, "", exchange, false, nil); err != nil {
-		return fmt.Errorf("bind the runner's queue to %q: %w", exchange, err)
-	}
-	deliveries, err := ch.ConsumeWithContext(ctx, q.Name, "bench-runner-events", true, true, false, false, nil)
-	if err != nil {
-		return fmt.Errorf("consume events of %q: %w", exchange, err)
-	}
-	w.wg.Add(1)
-	go func() {
-		defer w.wg.Done()
-		defer ch.Close()
-		for d := range deliveries {
-			handle(&d)
+	return w.consume(ctx, func(ch *amqp.Channel) (<-chan amqp.Delivery, error) {
+		q, err := ch.QueueDeclare("", false, true, true, false, nil)
+		if err != nil {
+			return nil, fmt.Errorf("declare the runner's queue for %q: %w", exchange, err)
 		}
-	}()
-	return nil
+		if err := ch.QueueBind(q.Name, "", exchange, false, nil); err != nil {
+			return nil, fmt.Errorf("bind the runner's queue to %q: %w", exchange, err)
+		}
+		deliveries, err := ch.ConsumeWithContext(ctx, q.Name, "bench-runner-events", true, true, false, false, nil)
+		if err != nil {
+			return nil, fmt.Errorf("consume events of %q: %w", exchange, err)
+		}
+		return deliveries, nil
+	}, handle)
 }
 
 // ensureExchange declares a durable fanout exchange (the runtime's kind of
@@ -148,7 +230,7 @@ func (w *watcher) ensureExchange(name string) (declared bool, err error) {
 	if err != nil || exists {
 		return false, err
 	}
-	ch, err := w.conn.Channel()
+	ch, err := w.channel()
 	if err != nil {
 		return false, fmt.Errorf("open channel: %w", err)
 	}
@@ -164,7 +246,7 @@ func (w *watcher) depth(name string) (int64, int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.sample == nil || w.sample.IsClosed() {
-		ch, err := w.conn.Channel()
+		ch, err := w.channel()
 		if err != nil {
 			return 0, 0, fmt.Errorf("open channel: %w", err)
 		}
@@ -185,7 +267,10 @@ func (w *watcher) depth(name string) (int64, int, error) {
 
 // close ends the consumers (their contexts must be cancelled first) and the connection.
 func (w *watcher) close() {
+	w.connMu.Lock()
+	w.closed = true
 	err := w.conn.Close()
+	w.connMu.Unlock()
 	w.wg.Wait()
 	if err != nil && !errors.Is(err, amqp.ErrClosed) {
 		w.log.Debug("close watcher", "err", err)
