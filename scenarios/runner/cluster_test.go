@@ -101,7 +101,7 @@ func TestClusterScenarios(t *testing.T) {
 	})
 	t.Run("topology-faults", func(t *testing.T) {
 		v := run(t, "../topology-faults.yaml")
-		if len(v.Faults) != 5 {
+		if len(v.Faults) != 4 {
 			t.Fatalf("faults %+v", v.Faults)
 		}
 		if v.Faults[3].Node != 2 {
