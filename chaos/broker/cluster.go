@@ -286,13 +286,24 @@ func (c *Cluster) nodeSpecs(pass string) []nodeSpec {
 	return specs
 }
 
-// bootNodes starts every node at once and waits until each accepts AMQP
-// connections.
+// bootNodes starts node 1, then the others at once, and waits until each
+// accepts AMQP connections. Node 1 boots alone: a node that joins while node
+// 1 is still migrating its schema (feature flags) fails its boot with
+// schema_integrity_check_failed.
 func (c *Cluster) bootNodes(ctx context.Context, server, ctl string, specs []nodeSpec) error {
 	c.nodes = make([]*Managed, len(specs))
 	errs := make([]error, len(specs))
+	first, err := startNode(ctx, c.cfg.Node, server, ctl, specs[0])
+	if err != nil {
+		return fmt.Errorf("node 1: %w", err)
+	}
+	c.nodes[0] = first
+	c.info.Nodes[0] = first.Info()
 	var wg sync.WaitGroup
 	for i, s := range specs {
+		if i == 0 {
+			continue
+		}
 		wg.Go(func() {
 			m, err := startNode(ctx, c.cfg.Node, server, ctl, s)
 			if err != nil {
