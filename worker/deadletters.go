@@ -284,18 +284,5 @@ func replayMessage(d *amqp.Delivery) amqp.Publishing {
 	}
 	n, _ := intHeader(d.Headers[HeaderReplays])
 	h[HeaderReplays] = int32(n + 1)
-	return amqp.Publishing{
-		Headers:         h,
-		ContentType:     d.ContentType,
-		ContentEncoding: d.ContentEncoding,
-		DeliveryMode:    amqp.Persistent,
-		Priority:        d.Priority,
-		CorrelationId:   d.CorrelationId,
-		ReplyTo:         d.ReplyTo,
-		MessageId:       d.MessageId,
-		Timestamp:       d.Timestamp,
-		Type:            d.Type,
-		AppId:           d.AppId,
-		Body:            d.Body,
-	}
+	return republish(d, h)
 }

@@ -180,6 +180,12 @@ func copyMessage(d *amqp.Delivery, job *Job, extra int) amqp.Publishing {
 	if _, ok := h[HeaderFirstPublished]; !ok && !job.FirstPublished.IsZero() {
 		h[HeaderFirstPublished] = job.FirstPublished.UnixMilli()
 	}
+	return republish(d, h)
+}
+
+// republish is the delivery as a persistent message again, with headers h:
+// a retry, a dead letter or a replay keeps every property of the original.
+func republish(d *amqp.Delivery, h amqp.Table) amqp.Publishing {
 	return amqp.Publishing{
 		Headers:         h,
 		ContentType:     d.ContentType,
