@@ -212,24 +212,22 @@ func (w *watcher) exchangeExists(name string) (bool, error) {
 
 // deleteQueues deletes queues, whatever they hold: only for queues the run owns.
 func (w *watcher) deleteQueues(names []string) error {
-	if len(names) == 0 {
-		return nil
-	}
-	ch, err := w.channel()
-	if err != nil {
-		return fmt.Errorf("open channel: %w", err)
-	}
-	defer ch.Close()
-	for _, n := range names {
-		if _, err := ch.QueueDelete(n, false, false, false); err != nil {
-			return fmt.Errorf("delete queue %q: %w", n, err)
-		}
-	}
-	return nil
+	return w.eachOnChannel(names, "delete queue", func(ch *amqp.Channel, n string) error {
+		_, err := ch.QueueDelete(n, false, false, false)
+		return err
+	})
 }
 
 // deleteExchanges deletes exchanges the run created.
 func (w *watcher) deleteExchanges(names []string) error {
+	return w.eachOnChannel(names, "delete exchange", func(ch *amqp.Channel, n string) error {
+		return ch.ExchangeDelete(n, false, false)
+	})
+}
+
+// eachOnChannel calls do for each name on one channel of the watcher's,
+// stopping at the first error.
+func (w *watcher) eachOnChannel(names []string, what string, do func(ch *amqp.Channel, name string) error) error {
 	if len(names) == 0 {
 		return nil
 	}
@@ -239,8 +237,8 @@ func (w *watcher) deleteExchanges(names []string) error {
 	}
 	defer ch.Close()
 	for _, n := range names {
-		if err := ch.ExchangeDelete(n, false, false); err != nil {
-			return fmt.Errorf("delete exchange %q: %w", n, err)
+		if err := do(ch, n); err != nil {
+			return fmt.Errorf("%s %q: %w", what, n, err)
 		}
 	}
 	return nil
